@@ -1,0 +1,116 @@
+// Collection: one named set of points with a vector config, payloads and payload indexes.
+// Thread-safe: any number of readers and writers may call concurrently; readers never wait on
+// fsync (writers serialize among themselves).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vectord/filter.h"
+#include "vectord/types.h"
+
+namespace vectord {
+
+// Stored with the collection in the catalog (JSON, see docs/formats.md).
+struct CollectionConfig {
+  uint32_t dim = 0;                            // vector dimension, 1..65536
+  Distance distance = Distance::kCosine;       // Qdrant's default has none; required on create
+  DataType datatype = DataType::kFloat32;      // element type stored on disk and in RAM
+  // fsync (fdatasync of the vector file + synced RocksDB WAL) before an upsert with wait=true is
+  // acknowledged. Default on. Off trades durability of the last writes for throughput.
+  bool fsync = true;
+  bool on_disk = false;                        // Qdrant's flag, kept and reported; vectors in RAM
+  Json extra = Json::object();                 // unknown-to-the-engine config echoed back (hnsw_config...)
+};
+
+enum class PayloadSchemaType : uint8_t { kKeyword, kInteger, kFloat, kBool };
+const char* PayloadSchemaName(PayloadSchemaType t);
+std::optional<PayloadSchemaType> ParsePayloadSchema(std::string_view s);
+
+struct CollectionInfo {
+  std::string status = "green";   // green / yellow (building) / red (failed)
+  uint64_t points_count = 0;       // live points
+  uint64_t indexed_vectors_count = 0;
+  uint64_t segments_count = 1;
+  CollectionConfig config;
+  std::vector<std::pair<std::string, PayloadSchemaType>> payload_schema;  // field -> type
+  std::vector<std::pair<std::string, uint64_t>> payload_schema_points;   // field -> points indexed
+};
+
+struct SearchRequest {
+  std::vector<float> vector;  // query, dim floats
+  FilterPtr filter;           // may be null
+  size_t limit = 10;
+  size_t offset = 0;
+  std::optional<float> score_threshold;  // Qdrant semantics: >= for similarity, <= for distance
+  bool with_payload = false;
+  std::vector<std::string> payload_include;  // when non-empty, only these keys
+  std::vector<std::string> payload_exclude;
+  bool with_vector = false;
+  bool exact = false;  // params.exact; today every search is exact
+};
+
+struct ScrollRequest {
+  FilterPtr filter;
+  std::optional<PointId> offset;  // first id to return (inclusive)
+  size_t limit = 10;
+  bool with_payload = true;
+  std::vector<std::string> payload_include;
+  std::vector<std::string> payload_exclude;
+  bool with_vector = false;
+};
+
+struct ScrollResult {
+  std::vector<Record> points;
+  std::optional<PointId> next_page_offset;
+};
+
+// Which points a payload/delete operation touches: explicit ids or a filter (one of them).
+struct PointSelector {
+  std::vector<PointId> ids;
+  FilterPtr filter;
+};
+
+class Collection {
+ public:
+  virtual ~Collection() = default;
+  virtual const std::string& name() const = 0;
+  virtual CollectionConfig config() const = 0;
+  virtual CollectionInfo Info() const = 0;
+
+  // Validates every point first (dimension, finite values, data type range); a batch with one
+  // bad point is rejected whole and changes nothing. `wait` = durable before returning (if the
+  // collection's fsync is on); without it the write is still applied before returning, only the
+  // sync is skipped. Returns the operation sequence number.
+  virtual Result<uint64_t> Upsert(std::vector<PointStruct> points, bool wait) = 0;
+  virtual Result<uint64_t> Delete(const PointSelector& sel, bool wait) = 0;
+
+  // Payload operations, Qdrant semantics. `key` (optional) applies SetPayload at a nested path.
+  virtual Result<uint64_t> SetPayload(const PointSelector& sel, const Json& payload,
+                                      const std::optional<std::string>& key, bool wait) = 0;
+  virtual Result<uint64_t> OverwritePayload(const PointSelector& sel, const Json& payload,
+                                            bool wait) = 0;
+  virtual Result<uint64_t> DeletePayloadKeys(const PointSelector& sel,
+                                             const std::vector<std::string>& keys, bool wait) = 0;
+  virtual Result<uint64_t> ClearPayload(const PointSelector& sel, bool wait) = 0;
+
+  // Missing ids are skipped (Qdrant semantics).
+  virtual Result<std::vector<Record>> Retrieve(const std::vector<PointId>& ids, bool with_payload,
+                                               bool with_vector) const = 0;
+  virtual Result<std::vector<ScoredPoint>> Search(const SearchRequest& req) const = 0;
+  // Many queries at once, spread over the search threads.
+  virtual Result<std::vector<std::vector<ScoredPoint>>> SearchBatch(
+      const std::vector<SearchRequest>& reqs) const = 0;
+  virtual Result<ScrollResult> Scroll(const ScrollRequest& req) const = 0;
+  virtual Result<uint64_t> Count(const FilterPtr& filter) const = 0;
+
+  virtual Result<uint64_t> CreatePayloadIndex(const std::string& field, PayloadSchemaType type,
+                                              bool wait) = 0;
+  virtual Result<uint64_t> DeletePayloadIndex(const std::string& field, bool wait) = 0;
+};
+
+}  // namespace vectord

@@ -1,0 +1,251 @@
+// Payload indexes: value -> Roaring bitmaps and sorted numeric arrays, kept up to date row by row.
+#include "index/payload_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+namespace vectord::index {
+namespace {
+
+// Pending (unsorted) range entries are folded into the sorted array once there are more than
+// this many, or more than 1/32 of the sorted array: a range query scans them linearly.
+constexpr size_t kMinPending = 1024;
+
+bool IsInt64(const Json& v) {
+  if (v.is_number_unsigned()) {
+    return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  }
+  return v.is_number_integer();
+}
+
+}  // namespace
+
+FieldIndex::FieldIndex(JsonPath path, PayloadSchemaType type)
+    : path_(std::move(path)), type_(type) {}
+
+bool FieldIndex::ForEachIndexed(const Json& payload,
+                                const std::function<void(const Json&)>& fn) const {
+  std::vector<const Json*> vals;
+  path_.ResolveFlat(payload, &vals);
+  bool other = false;
+  for (const Json* v : vals) {
+    if (v->is_null()) continue;
+    bool take = false;
+    switch (type_) {
+      case PayloadSchemaType::kKeyword:
+        take = v->is_string();
+        break;
+      case PayloadSchemaType::kInteger:
+        take = IsInt64(*v);
+        break;
+      case PayloadSchemaType::kFloat:
+        take = v->is_number() && std::isfinite(v->get<double>());
+        break;
+      case PayloadSchemaType::kBool:
+        take = v->is_boolean();
+        break;
+    }
+    if (take) {
+      fn(*v);
+    } else {
+      other = true;
+    }
+  }
+  return other;
+}
+
+void FieldIndex::Insert(InternalId row, const Json& payload) {
+  bool any = false;
+  bool other = ForEachIndexed(payload, [&](const Json& v) {
+    any = true;
+    switch (type_) {
+      case PayloadSchemaType::kKeyword:
+        keywords_[v.get<std::string>()].add(row);
+        break;
+      case PayloadSchemaType::kInteger: {
+        int64_t n = v.get<int64_t>();
+        integers_[n].add(row);
+        pending_.push_back(Entry{static_cast<double>(n), row, false});
+        break;
+      }
+      case PayloadSchemaType::kFloat:
+        pending_.push_back(Entry{v.get<double>(), row, false});
+        break;
+      case PayloadSchemaType::kBool:
+        bools_[v.get<bool>() ? 1 : 0].add(row);
+        break;
+    }
+  });
+  if (any) indexed_.add(row);
+  if (other) uncovered_.add(row);
+  MaybeCompact();
+}
+
+void FieldIndex::Erase(InternalId row, const Json& payload) {
+  auto erase_entry = [&](double value) {
+    Entry key{value, row, false};
+    for (auto it = std::lower_bound(sorted_.begin(), sorted_.end(), key);
+         it != sorted_.end() && it->value == value && it->row == row; ++it) {
+      if (!it->dead) {
+        it->dead = true;
+        ++dead_;
+        return;
+      }
+    }
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      if (pending_[i].value == value && pending_[i].row == row) {
+        pending_[i] = pending_.back();
+        pending_.pop_back();
+        return;
+      }
+    }
+  };
+  ForEachIndexed(payload, [&](const Json& v) {
+    switch (type_) {
+      case PayloadSchemaType::kKeyword: {
+        auto it = keywords_.find(v.get_ref<const std::string&>());
+        if (it != keywords_.end()) {
+          it->second.remove(row);
+          if (it->second.isEmpty()) keywords_.erase(it);
+        }
+        break;
+      }
+      case PayloadSchemaType::kInteger: {
+        int64_t n = v.get<int64_t>();
+        auto it = integers_.find(n);
+        if (it != integers_.end()) {
+          it->second.remove(row);
+          if (it->second.isEmpty()) integers_.erase(it);
+        }
+        erase_entry(static_cast<double>(n));
+        break;
+      }
+      case PayloadSchemaType::kFloat:
+        erase_entry(v.get<double>());
+        break;
+      case PayloadSchemaType::kBool:
+        bools_[v.get<bool>() ? 1 : 0].remove(row);
+        break;
+    }
+  });
+  indexed_.remove(row);
+  uncovered_.remove(row);
+  MaybeCompact();
+}
+
+void FieldIndex::MaybeCompact() {
+  const size_t n = sorted_.size();
+  if (pending_.size() > std::max(kMinPending, n / 32) || dead_ > std::max(kMinPending, n / 4)) {
+    Compact();
+  }
+}
+
+void FieldIndex::Compact() {
+  if (dead_ > 0) {
+    sorted_.erase(
+        std::remove_if(sorted_.begin(), sorted_.end(), [](const Entry& e) { return e.dead; }),
+        sorted_.end());
+    dead_ = 0;
+  }
+  if (!pending_.empty()) {
+    std::sort(pending_.begin(), pending_.end());
+    const size_t mid = sorted_.size();
+    sorted_.insert(sorted_.end(), pending_.begin(), pending_.end());
+    std::inplace_merge(sorted_.begin(), sorted_.begin() + static_cast<ptrdiff_t>(mid),
+                       sorted_.end());
+    pending_.clear();
+    pending_.shrink_to_fit();
+  }
+}
+
+const Roaring* FieldIndex::FindKeyword(const std::string& v) const {
+  auto it = keywords_.find(v);
+  return it == keywords_.end() ? nullptr : &it->second;
+}
+
+const Roaring* FieldIndex::FindInteger(int64_t v) const {
+  auto it = integers_.find(v);
+  return it == integers_.end() ? nullptr : &it->second;
+}
+
+const Roaring* FieldIndex::FindBool(bool v) const {
+  if (type_ != PayloadSchemaType::kBool) return nullptr;
+  return &bools_[v ? 1 : 0];
+}
+
+void FieldIndex::ForEachKeyword(
+    const std::function<void(const std::string&, const Roaring&)>& fn) const {
+  for (const auto& [k, r] : keywords_) fn(k, r);
+}
+
+void FieldIndex::ForEachInteger(const std::function<void(int64_t, const Roaring&)>& fn) const {
+  for (const auto& [k, r] : integers_) fn(k, r);
+}
+
+Roaring FieldIndex::RangeRows(const Range& range) const {
+  std::vector<uint32_t> rows;
+  auto begin = sorted_.begin();
+  if (range.gt || range.gte) {
+    double lo = range.gt && range.gte ? std::max(*range.gt, *range.gte)
+                                      : (range.gt ? *range.gt : *range.gte);
+    begin = std::partition_point(sorted_.begin(), sorted_.end(),
+                                 [lo](const Entry& e) { return e.value < lo; });
+  }
+  for (auto it = begin; it != sorted_.end(); ++it) {
+    if ((range.lt && !(it->value < *range.lt)) || (range.lte && !(it->value <= *range.lte))) {
+      break;
+    }
+    if (!it->dead && range.Contains(it->value)) rows.push_back(it->row);
+  }
+  for (const Entry& e : pending_) {
+    if (range.Contains(e.value)) rows.push_back(e.row);
+  }
+  Roaring out;
+  if (!rows.empty()) out.addMany(rows.size(), rows.data());
+  return out;
+}
+
+Status PayloadIndexSet::Create(const std::string& field, PayloadSchemaType type,
+                               const RowSource& rows) {
+  auto path = JsonPath::Parse(field, "payload index field");
+  if (!path.ok()) return path.status();
+  auto idx = std::make_unique<FieldIndex>(std::move(path).value(), type);
+  if (rows) {
+    rows([&](InternalId row, const Json& payload) { idx->Insert(row, payload); });
+  }
+  idx->Compact();
+  fields_[field] = std::move(idx);
+  return Status::OK();
+}
+
+bool PayloadIndexSet::Drop(const std::string& field) { return fields_.erase(field) > 0; }
+
+void PayloadIndexSet::Insert(InternalId row, const Json& payload) {
+  for (auto& [f, idx] : fields_) idx->Insert(row, payload);
+}
+
+void PayloadIndexSet::Erase(InternalId row, const Json& payload) {
+  for (auto& [f, idx] : fields_) idx->Erase(row, payload);
+}
+
+void PayloadIndexSet::Update(InternalId row, const Json& old_payload, const Json& new_payload) {
+  Erase(row, old_payload);
+  Insert(row, new_payload);
+}
+
+const FieldIndex* PayloadIndexSet::Get(const std::string& field) const {
+  auto it = fields_.find(field);
+  return it == fields_.end() ? nullptr : it->second.get();
+}
+
+std::vector<PayloadIndexInfo> PayloadIndexSet::List() const {
+  std::vector<PayloadIndexInfo> out;
+  for (const auto& [f, idx] : fields_) {
+    out.push_back(PayloadIndexInfo{f, idx->type(), idx->indexed().cardinality()});
+  }
+  return out;
+}
+
+}  // namespace vectord::index

@@ -1,0 +1,56 @@
+// Prometheus metrics of the HTTP server (see metrics.h).
+#include "server/metrics.h"
+
+#include "server/response.h"
+
+namespace vectord::server {
+
+void Metrics::Record(const std::string& route, unsigned status, double seconds) {
+  size_t b = 0;
+  while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
+  std::lock_guard<std::mutex> lock(mu_);
+  RouteStats& s = routes_[route];
+  ++s.by_status[status];
+  ++s.buckets[b];
+  s.sum += seconds;
+  ++s.count;
+}
+
+void Metrics::AppendText(std::string* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  *out += "# HELP vectord_http_requests_total HTTP requests by route and status code.\n";
+  *out += "# TYPE vectord_http_requests_total counter\n";
+  for (const auto& [route, s] : routes_) {
+    for (const auto& [status, n] : s.by_status) {
+      *out += "vectord_http_requests_total{route=\"" + route + "\",status=\"" +
+              std::to_string(status) + "\"} ";
+      AppendUint(out, n);
+      *out += '\n';
+    }
+  }
+  *out += "# HELP vectord_http_request_duration_seconds HTTP request latency by route.\n";
+  *out += "# TYPE vectord_http_request_duration_seconds histogram\n";
+  for (const auto& [route, s] : routes_) {
+    uint64_t cum = 0;
+    const std::string prefix = "vectord_http_request_duration_seconds_bucket{route=\"" + route;
+    for (size_t b = 0; b <= kBuckets.size(); ++b) {
+      cum += s.buckets[b];
+      *out += prefix + "\",le=\"";
+      if (b < kBuckets.size()) {
+        AppendDouble(out, kBuckets[b]);
+      } else {
+        *out += "+Inf";
+      }
+      *out += "\"} ";
+      AppendUint(out, cum);
+      *out += '\n';
+    }
+    *out += "vectord_http_request_duration_seconds_sum{route=\"" + route + "\"} ";
+    AppendDouble(out, s.sum);
+    *out += "\nvectord_http_request_duration_seconds_count{route=\"" + route + "\"} ";
+    AppendUint(out, s.count);
+    *out += '\n';
+  }
+}
+
+}  // namespace vectord::server

@@ -1,0 +1,40 @@
+// Request metrics for /metrics (Prometheus text format 0.0.4): request counts by route and HTTP
+// status, and a latency histogram per route. Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vectord::server {
+
+class Metrics {
+ public:
+  // Upper bounds of the latency buckets, seconds.
+  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                      0.005,  0.01,    0.025,  0.05,  0.1,
+                                                      0.25,   0.5,     1.0,    5.0};
+
+  // `route` is a label such as "POST /collections/{name}/points/search".
+  void Record(const std::string& route, unsigned status, double seconds);
+
+  // Appends the Prometheus text of every series to out.
+  void AppendText(std::string* out) const;
+
+ private:
+  struct RouteStats {
+    std::map<unsigned, uint64_t> by_status;
+    std::array<uint64_t, kBuckets.size() + 1> buckets{};  // last = +Inf
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, RouteStats> routes_;  // guarded by mu_
+};
+
+}  // namespace vectord::server

@@ -1,0 +1,118 @@
+// CollectionImpl: the engine's collection. Owns the vector file, the in-RAM copy of the vectors
+// used by exact search, the id maps, payloads and payload indexes; writes go through the
+// MetadataStore so that an acknowledged write survives a crash. Write path and recovery are
+// described in docs/storage.md.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <roaring/roaring.hh>
+
+#include "index/payload_index.h"
+#include "src/thread_pool.h"
+#include "storage/metadata_store.h"
+#include "storage/vector_file.h"
+#include "vectord/collection.h"
+
+namespace vectord {
+
+// Catalog JSON <-> config (docs/formats.md "Catalog entry").
+Json CollectionConfigToJson(const CollectionConfig& c);
+Result<CollectionConfig> CollectionConfigFromJson(const Json& j);
+
+class CollectionImpl : public Collection {
+ public:
+  // Opens (restores) or creates the collection `cid` stored under `dir`.
+  static Result<std::shared_ptr<CollectionImpl>> Open(
+      std::string name, uint32_t cid, const std::string& dir, const CollectionConfig& config,
+      const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes,
+      storage::MetadataStore* store, ThreadPool* pool);
+
+  const std::string& name() const override { return name_; }
+  CollectionConfig config() const override { return config_; }
+  CollectionInfo Info() const override;
+  uint32_t cid() const { return cid_; }
+  const std::string& dir() const { return dir_; }
+  // Stops all further writes (the collection is being dropped). Waits for the writer in flight.
+  void MarkDropped();
+  // The catalog entry (config + payload index list).
+  Json CatalogJson() const;
+
+  Result<uint64_t> Upsert(std::vector<PointStruct> points, bool wait) override;
+  Result<uint64_t> Delete(const PointSelector& sel, bool wait) override;
+  Result<uint64_t> SetPayload(const PointSelector& sel, const Json& payload,
+                              const std::optional<std::string>& key, bool wait) override;
+  Result<uint64_t> OverwritePayload(const PointSelector& sel, const Json& payload,
+                                    bool wait) override;
+  Result<uint64_t> DeletePayloadKeys(const PointSelector& sel, const std::vector<std::string>& keys,
+                                     bool wait) override;
+  Result<uint64_t> ClearPayload(const PointSelector& sel, bool wait) override;
+
+  Result<std::vector<Record>> Retrieve(const std::vector<PointId>& ids, bool with_payload,
+                                       bool with_vector) const override;
+  Result<std::vector<ScoredPoint>> Search(const SearchRequest& req) const override;
+  Result<std::vector<std::vector<ScoredPoint>>> SearchBatch(
+      const std::vector<SearchRequest>& reqs) const override;
+  Result<ScrollResult> Scroll(const ScrollRequest& req) const override;
+  Result<uint64_t> Count(const FilterPtr& filter) const override;
+
+  Result<uint64_t> CreatePayloadIndex(const std::string& field, PayloadSchemaType type,
+                                      bool wait) override;
+  Result<uint64_t> DeletePayloadIndex(const std::string& field, bool wait) override;
+
+ private:
+  CollectionImpl(std::string name, uint32_t cid, std::string dir, CollectionConfig config,
+                 storage::MetadataStore* store, ThreadPool* pool);
+
+  Status Restore(const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes);
+  // Checks and converts one point's vector to stored bytes (appended to `out`).
+  Status EncodeVector(size_t point_index, const std::vector<float>& v, std::vector<uint8_t>* out) const;
+  std::vector<float> DecodeRow(InternalId row) const;  // needs mu_ held (shared)
+  std::vector<float> PrepareQuery(const std::vector<float>& q) const;
+  Json ProjectPayload(const Json& p, const std::vector<std::string>& include,
+                      const std::vector<std::string>& exclude) const;
+  bool IsLive(InternalId row) const {  // needs mu_ held
+    return row < rows_ && (live_bits_[row >> 6] >> (row & 63) & 1);
+  }
+  // Rows a selector names that exist now (needs mu_ held, shared).
+  Result<std::vector<InternalId>> ResolveRows(const PointSelector& sel) const;
+  Roaring SelectRows(const Filter& filter) const;  // needs mu_ held (shared)
+  // Applies payload changes: new_payloads[i] replaces rows[i]'s payload. write_mu_ held.
+  Result<uint64_t> CommitPayloads(const std::vector<InternalId>& rows,
+                                  std::vector<Json> new_payloads, bool wait);
+  Status CheckWritable() const;  // write_mu_ held
+  bool SyncOn(bool wait) const { return wait && config_.fsync; }
+
+  const std::string name_;
+  const uint32_t cid_;
+  const std::string dir_;
+  const CollectionConfig config_;
+  const uint32_t row_bytes_;
+  storage::MetadataStore* const store_;
+  ThreadPool* const pool_;
+
+  // Serializes writers (file append, metadata commit, apply). Never held by readers, so a
+  // reader never waits for an fsync.
+  std::mutex write_mu_;
+  bool dropped_ = false;                             // guarded by write_mu_
+  std::unique_ptr<storage::VectorFile> file_;        // guarded by write_mu_
+  uint64_t op_seq_ = 0;                              // guarded by write_mu_
+
+  // In-RAM state; writers take it exclusively only to apply an already durable change.
+  mutable std::shared_mutex mu_;
+  uint64_t rows_ = 0;                                // guarded by mu_
+  std::vector<uint8_t> vectors_;                     // rows_ * row_bytes_; guarded by mu_
+  std::vector<uint64_t> live_bits_;                  // guarded by mu_
+  Roaring live_;                                     // guarded by mu_
+  std::map<PointId, InternalId> id_to_row_;          // guarded by mu_ (ordered: scroll)
+  std::vector<PointId> row_to_id_;                   // guarded by mu_
+  std::vector<Json> payloads_;                       // per row, null = none; guarded by mu_
+  index::PayloadIndexSet indexes_;                   // guarded by mu_
+};
+
+}  // namespace vectord

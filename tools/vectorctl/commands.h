@@ -1,0 +1,53 @@
+// The vectorctl subcommands: options (filled by main.cc's CLI11 parser) and entry points. Each
+// Run* returns the process exit status and prints its own errors to stderr.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vectord::vectorctl {
+
+struct GtOptions {
+  std::string base;           // base vectors file (any dataset_io format)
+  std::string query;          // query vectors file
+  size_t k = 100;             // neighbours per query
+  std::string metric = "l2";  // l2 | ip | cosine
+  std::string out;            // .ivecs or .ibin
+  unsigned threads = 0;       // 0 = all cores
+  size_t chunk_rows = 0;      // base rows searched at a time; 0 = as many as fit in ~1 GiB
+};
+int RunGt(const GtOptions& o);
+
+struct ImportOptions {
+  std::string url = "http://127.0.0.1:6333";
+  std::string collection;
+  std::string file;
+  std::string payload;  // optional JSON-lines file, one object per row
+  bool create = false;
+  std::string distance = "Euclid";
+  std::string datatype;  // empty = server default
+  size_t batch = 1000;
+  unsigned parallel = 4;
+  size_t limit = 0;  // 0 = all rows
+  uint64_t id_offset = 0;
+  bool wait = false;
+};
+int RunImport(const ImportOptions& o);
+
+struct BenchOptions {
+  std::string url = "http://127.0.0.1:6333";
+  std::string collection;
+  std::string queries;
+  std::string gt;
+  size_t k = 10;
+  std::vector<unsigned> concurrency = {1};
+  size_t limit_queries = 0;  // 0 = all
+  bool exact = false;
+  std::string csv;  // "" = none, "-" = stdout
+  size_t warmup = 100;
+};
+int RunBench(const BenchOptions& o);
+
+}  // namespace vectord::vectorctl

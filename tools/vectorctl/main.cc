@@ -1,0 +1,72 @@
+// vectorctl: command-line tool for vectord — exact ground truth (gt), bulk import into a running
+// server (import) and recall/latency/throughput benchmarks against one (bench). See
+// docs/vectorctl.md.
+#include <CLI/CLI.hpp>
+
+#include "tools/vectorctl/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace vectord::vectorctl;
+  CLI::App app{"vectorctl: ground truth, bulk import and benchmarks for vectord"};
+  app.require_subcommand(1);
+
+  GtOptions gt;
+  auto* gt_cmd = app.add_subcommand("gt", "Exact top-k ground truth of queries against a base");
+  gt_cmd->add_option("--base", gt.base, "Base vectors (.fvecs .bvecs .fbin .u8bin .i8bin ...)")
+      ->required();
+  gt_cmd->add_option("--query", gt.query, "Query vectors (same formats)")->required();
+  gt_cmd->add_option("--k", gt.k, "Neighbours per query")->capture_default_str();
+  gt_cmd->add_option("--metric", gt.metric, "l2 | ip | cosine")
+      ->check(CLI::IsMember({"l2", "ip", "cosine"}))
+      ->capture_default_str();
+  gt_cmd->add_option("--out", gt.out, "Output file (.ivecs or .ibin), 0-based base rows")
+      ->required();
+  gt_cmd->add_option("--threads", gt.threads, "Search threads (0 = all cores)")
+      ->capture_default_str();
+  gt_cmd
+      ->add_option("--chunk-rows", gt.chunk_rows,
+                   "Base rows held in memory at a time (0 = about 1 GiB worth)")
+      ->capture_default_str();
+
+  ImportOptions im;
+  auto* im_cmd = app.add_subcommand("import", "Load a vector file into a running server");
+  im_cmd->add_option("--url", im.url, "Server URL")->capture_default_str();
+  im_cmd->add_option("--collection", im.collection, "Collection name")->required();
+  im_cmd->add_option("--file", im.file, "Vectors (.fvecs .bvecs .fbin .u8bin .i8bin)")->required();
+  im_cmd->add_option("--payload", im.payload, "JSON lines, one payload object per vector");
+  im_cmd->add_flag("--create", im.create, "Create the collection first (PUT /collections/C)");
+  im_cmd->add_option("--distance", im.distance, "With --create: Euclid | Dot | Cosine")
+      ->capture_default_str();
+  im_cmd->add_option("--datatype", im.datatype,
+                     "With --create: float32 | uint8 | float16 (default: server's)");
+  im_cmd->add_option("--batch", im.batch, "Points per upsert request")->capture_default_str();
+  im_cmd->add_option("--parallel", im.parallel, "Requests in flight (connections)")
+      ->capture_default_str();
+  im_cmd->add_option("--limit", im.limit, "Import only the first N rows (0 = all)")
+      ->capture_default_str();
+  im_cmd->add_option("--id-offset", im.id_offset, "Point id of row 0")->capture_default_str();
+  im_cmd->add_flag("--wait", im.wait, "Upsert with wait=true (each batch durable and visible)");
+
+  BenchOptions bn;
+  auto* bn_cmd = app.add_subcommand("bench", "Recall, QPS and latency against a running server");
+  bn_cmd->add_option("--url", bn.url, "Server URL")->capture_default_str();
+  bn_cmd->add_option("--collection", bn.collection, "Collection name")->required();
+  bn_cmd->add_option("--queries", bn.queries, "Query vectors file")->required();
+  bn_cmd->add_option("--gt", bn.gt, "Ground truth (.ivecs/.ibin of point ids)")->required();
+  bn_cmd->add_option("--k", bn.k, "Results per query (recall@k)")->capture_default_str();
+  bn_cmd->add_option("--concurrency", bn.concurrency, "Concurrency levels, e.g. 1,4,16")
+      ->delimiter(',')
+      ->capture_default_str();
+  bn_cmd->add_option("--limit-queries", bn.limit_queries, "Use only the first N queries (0 = all)")
+      ->capture_default_str();
+  bn_cmd->add_flag("--exact", bn.exact, "Ask for exact search (params.exact = true)");
+  bn_cmd->add_option("--csv", bn.csv, "Also write CSV to this file ('-' = stdout)");
+  bn_cmd->add_option("--warmup", bn.warmup, "Unmeasured requests before each level")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (gt_cmd->parsed()) return RunGt(gt);
+  if (im_cmd->parsed()) return RunImport(im);
+  if (bn_cmd->parsed()) return RunBench(bn);
+  return 2;
+}
