@@ -364,7 +364,7 @@ class Parser {
 
   static Status ParseRange(const Json& j, const std::string& path, Range* r) {
     return ParseBounds<double>(
-        j, path, "a finite number (datetime ranges are not supported)",
+        j, path, "a finite number",
         [](const Json& v) -> std::optional<double> {
           if (!v.is_number()) return std::nullopt;
           double d = v.get<double>();
@@ -389,35 +389,46 @@ class Parser {
 // ---------------------------------------------------------------------------------------------
 // Evaluation on one payload
 
-void ResolveFrom(const JsonPath& path, size_t i, const Json& v, bool flat,
-                 std::vector<const Json*>* out) {
+// Calls fn on each value `path` reaches from `v` (items from i on) until fn returns true; returns
+// whether it did. `flat`: an array reached through a final key yields its elements instead.
+template <typename Fn>
+bool VisitFrom(const JsonPath& path, size_t i, const Json& v, bool flat, Fn& fn) {
   const JsonPathItem& item = path.items[i];
   const bool last = i + 1 == path.items.size();
-  auto next = [&](const Json& child) {
-    if (!last) {
-      ResolveFrom(path, i + 1, child, flat, out);
-    } else if (flat && item.kind == JsonPathItem::Kind::kKey && child.is_array()) {
-      for (const Json& e : child) out->push_back(&e);
-    } else {
-      out->push_back(&child);
+  auto next = [&](const Json& child) -> bool {
+    if (!last) return VisitFrom(path, i + 1, child, flat, fn);
+    if (flat && item.kind == JsonPathItem::Kind::kKey && child.is_array()) {
+      for (const Json& e : child) {
+        if (fn(e)) return true;
+      }
+      return false;
     }
+    return fn(child);
   };
   switch (item.kind) {
     case JsonPathItem::Kind::kKey: {
-      if (!v.is_object()) return;
+      if (!v.is_object()) return false;
       auto it = v.find(item.key);
-      if (it != v.end()) next(*it);
-      return;
+      return it != v.end() && next(*it);
     }
     case JsonPathItem::Kind::kIndex:
-      if (v.is_array() && item.index < v.size()) next(v[item.index]);
-      return;
+      return v.is_array() && item.index < v.size() && next(v[item.index]);
     case JsonPathItem::Kind::kWildcard:
       if (v.is_array()) {
-        for (const Json& e : v) next(e);
+        for (const Json& e : v) {
+          if (next(e)) return true;
+        }
       }
-      return;
+      return false;
   }
+  return false;
+}
+
+// Whether fn holds for some value at `path` in `payload` (nullptr: no values).
+template <typename Fn>
+bool AnyValue(const JsonPath& path, const Json* payload, bool flat, Fn fn) {
+  if (payload == nullptr || path.items.empty()) return false;
+  return VisitFrom(path, 0, *payload, flat, fn);
 }
 
 // Who the row is, for has_id.
@@ -445,64 +456,50 @@ bool HasId(const Condition& c, const RowRef& r) {
 }
 
 bool EvalCondition(const Condition& c, const Json* payload, const RowRef& r) {
-  std::vector<const Json*> vals;
   switch (c.kind) {
     case Condition::Kind::kMatch:
-      if (payload == nullptr) return false;
-      c.key.ResolveFlat(*payload, &vals);
-      for (const Json* v : vals) {
-        if (c.match.Check(*v)) return true;
-      }
-      return false;
+      return AnyValue(c.key, payload, true, [&](const Json& v) { return c.match.Check(v); });
     case Condition::Kind::kRange:
-      if (payload == nullptr) return false;
-      c.key.ResolveFlat(*payload, &vals);
-      for (const Json* v : vals) {
-        if (v->is_number() && c.range.Contains(v->get<double>())) return true;
-      }
-      return false;
+      return AnyValue(c.key, payload, true, [&](const Json& v) {
+        return v.is_number() && c.range.Contains(v.get<double>());
+      });
     case Condition::Kind::kValuesCount: {
       // Each value counts (null 0, array its length, else 1); any value's count may satisfy the
       // bounds; no values at all, or only nulls, count as 0.
-      if (payload != nullptr) c.key.Resolve(*payload, &vals);
       bool all_null = true;
-      for (const Json* v : vals) {
-        if (v->is_null()) continue;
-        all_null = false;
-        if (c.count.Contains(v->is_array() ? v->size() : 1)) return true;
-      }
-      return all_null && c.count.Contains(0);
+      return AnyValue(c.key, payload, false,
+                      [&](const Json& v) {
+                        if (v.is_null()) return false;
+                        all_null = false;
+                        return c.count.Contains(v.is_array() ? v.size() : 1);
+                      }) ||
+             (all_null && c.count.Contains(0));
     }
     case Condition::Kind::kIsEmpty: {
-      if (payload != nullptr) c.key.Resolve(*payload, &vals);
-      bool empty = std::all_of(vals.begin(), vals.end(), [](const Json* v) {
-        return v->is_null() || (v->is_array() && v->empty());
+      bool non_empty = AnyValue(c.key, payload, false, [](const Json& v) {
+        return !(v.is_null() || (v.is_array() && v.empty()));
       });
-      return empty == c.expect;
+      return !non_empty == c.expect;
     }
     case Condition::Kind::kIsNull: {
-      if (payload != nullptr) c.key.Resolve(*payload, &vals);
       // null, or an array holding a null one level deep.
-      bool null = std::any_of(vals.begin(), vals.end(), [](const Json* v) {
-        return v->is_null() ||
-               (v->is_array() &&
-                std::any_of(v->begin(), v->end(), [](const Json& e) { return e.is_null(); }));
+      bool null = AnyValue(c.key, payload, false, [](const Json& v) {
+        return v.is_null() || (v.is_array() && std::any_of(v.begin(), v.end(), [](const Json& e) {
+                                 return e.is_null();
+                               }));
       });
       return null == c.expect;
     }
     case Condition::Kind::kHasId:
       return HasId(c, r);
-    case Condition::Kind::kNested: {
-      if (payload == nullptr) return false;
-      c.key.Resolve(*payload, &vals);
-      for (const Json* v : vals) {
-        if (!v->is_array()) continue;
-        for (const Json& e : *v) {
+    case Condition::Kind::kNested:
+      return AnyValue(c.key, payload, false, [&](const Json& v) {
+        if (!v.is_array()) return false;
+        for (const Json& e : v) {
           if (e.is_object() && EvalFilter(*c.filter, &e, RowRef{})) return true;
         }
-      }
-      return false;
-    }
+        return false;
+      });
     case Condition::Kind::kFilter:
       return EvalFilter(*c.filter, payload, r);
   }
@@ -603,11 +600,17 @@ Result<JsonPath> JsonPath::Parse(std::string_view text, const std::string& what)
 }
 
 void JsonPath::Resolve(const Json& payload, std::vector<const Json*>* out) const {
-  if (!items.empty()) ResolveFrom(*this, 0, payload, /*flat=*/false, out);
+  AnyValue(*this, &payload, /*flat=*/false, [out](const Json& v) {
+    out->push_back(&v);
+    return false;
+  });
 }
 
 void JsonPath::ResolveFlat(const Json& payload, std::vector<const Json*>* out) const {
-  if (!items.empty()) ResolveFrom(*this, 0, payload, /*flat=*/true, out);
+  AnyValue(*this, &payload, /*flat=*/true, [out](const Json& v) {
+    out->push_back(&v);
+    return false;
+  });
 }
 
 bool Match::Check(const Json& v) const {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <thread>
 
@@ -55,21 +56,12 @@ class TopK {
  public:
   explicit TopK(size_t k) : k_(k) { heap_.reserve(k); }
 
+  // Inlined fast path: most rows are worse than the k-th best and cost one compare.
   void Push(Key key, uint32_t row) {
-    if (heap_.size() < k_) {
-      heap_.push_back({key, row});
-      std::push_heap(heap_.begin(), heap_.end(), Less);
-      if (heap_.size() == k_) worst_ = heap_.front().key;
-      return;
-    }
     if (key > worst_) return;
-    const Entry& top = heap_.front();
-    if (key == top.key && row > top.row) return;
-    std::pop_heap(heap_.begin(), heap_.end(), Less);
-    heap_.back() = {key, row};
-    std::push_heap(heap_.begin(), heap_.end(), Less);
-    worst_ = heap_.front().key;
+    PushSlow(key, row);
   }
+
   std::vector<Hit> Take() {
     std::vector<Hit> out;
     out.reserve(heap_.size());
@@ -86,8 +78,25 @@ class TopK {
   static bool Less(const Entry& a, const Entry& b) {
     return a.key < b.key || (a.key == b.key && a.row < b.row);
   }
+  void PushSlow(Key key, uint32_t row) {
+    if (heap_.size() < k_) {
+      heap_.push_back({key, row});
+      std::push_heap(heap_.begin(), heap_.end(), Less);
+      if (heap_.size() == k_) worst_ = heap_.front().key;
+      return;
+    }
+    const Entry& top = heap_.front();
+    if (key == top.key && row > top.row) return;
+    std::pop_heap(heap_.begin(), heap_.end(), Less);
+    heap_.back() = {key, row};
+    std::push_heap(heap_.begin(), heap_.end(), Less);
+    worst_ = heap_.front().key;
+  }
+
   size_t k_;
-  Key worst_{};
+  // The k-th best key once k rows are held; until then the largest Key, so every row enters.
+  Key worst_ = std::numeric_limits<Key>::has_infinity ? std::numeric_limits<Key>::infinity()
+                                                      : std::numeric_limits<Key>::max();
   std::vector<Entry> heap_;
 };
 
@@ -201,14 +210,8 @@ std::unique_ptr<QueryScan> MakeScan(const FlatView& v, const float* q, size_t k,
     if (ip) return Make<int64_t>(k, block, PerRow<int64_t, uint8_t>(v, qi, IpU8, true));
     const uint8_t* base = static_cast<const uint8_t*>(v.data);
     // The hot path: many rows per kernel call.
-    return Make<int64_t>(k, block, [base, dim, qi](size_t begin, size_t n, int64_t* out) {
-      uint32_t tmp[1024];
-      for (size_t done = 0; done < n;) {
-        const size_t m = std::min<size_t>(n - done, 1024);
-        L2SqrU8Rows(qi, base + (begin + done) * dim, m, dim, tmp);
-        for (size_t i = 0; i < m; ++i) out[done + i] = tmp[i];
-        done += m;
-      }
+    return Make<uint32_t>(k, block, [base, dim, qi](size_t begin, size_t n, uint32_t* out) {
+      L2SqrU8Rows(qi, base + begin * dim, n, dim, out);
     });
   }
   const int8_t* qi = reinterpret_cast<const int8_t*>(qbuf.data());

@@ -5,16 +5,15 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
-
 #include <roaring/roaring.hh>
+#include <vector>
 
 #include "vectord/types.h"
 
 namespace vectord::index {
 
 struct Neighbor {
-  float score;     // Qdrant semantics: Euclid = sqrt(L2^2) (lower better); Dot/Cosine = IP
+  float score;  // Qdrant semantics: Euclid = sqrt(L2^2) (lower better); Dot/Cosine = IP
   uint32_t row;
 };
 
@@ -29,8 +28,8 @@ struct FlatView {
 
 // Which rows may be returned. Both null = all rows [0, n).
 struct RowFilter {
-  const Roaring* allowed = nullptr;    // only these rows (iterated when given)
-  const uint64_t* live_bits = nullptr; // bit r set = row r live (checked when allowed is null)
+  const Roaring* allowed = nullptr;     // only these rows (iterated when given)
+  const uint64_t* live_bits = nullptr;  // bit r set = row r live (checked when allowed is null)
 };
 
 // Top-k rows best-first (ties broken by lower row). `query` has view.dim floats; for Cosine it
@@ -41,7 +40,8 @@ std::vector<Neighbor> FlatSearch(const FlatView& view, const float* query, size_
 
 // Many queries (nq x dim floats), spread over `threads` threads (0 = hardware concurrency).
 std::vector<std::vector<Neighbor>> FlatSearchBatch(const FlatView& view, const float* queries,
-                                                   size_t nq, size_t k, const RowFilter& filter = {},
+                                                   size_t nq, size_t k,
+                                                   const RowFilter& filter = {},
                                                    unsigned threads = 0);
 
 }  // namespace vectord::index

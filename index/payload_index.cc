@@ -136,6 +136,7 @@ void FieldIndex::Erase(InternalId row, const Json& payload) {
 }
 
 void FieldIndex::MaybeCompact() {
+  if (bulk_) return;
   const size_t n = sorted_.size();
   if (pending_.size() > std::max(kMinPending, n / 32) || dead_ > std::max(kMinPending, n / 4)) {
     Compact();
@@ -213,7 +214,9 @@ Status PayloadIndexSet::Create(const std::string& field, PayloadSchemaType type,
   if (!path.ok()) return path.status();
   auto idx = std::make_unique<FieldIndex>(std::move(path).value(), type);
   if (rows) {
+    idx->bulk_ = true;
     rows([&](InternalId row, const Json& payload) { idx->Insert(row, payload); });
+    idx->bulk_ = false;
   }
   idx->Compact();
   fields_[field] = std::move(idx);

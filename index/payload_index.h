@@ -66,6 +66,7 @@ class FieldIndex {
   // Which of the row's values this index takes; returns whether any other non-null value exists.
   bool ForEachIndexed(const Json& payload, const std::function<void(const Json&)>& fn) const;
   void MaybeCompact();
+  friend class PayloadIndexSet;  // bulk builds defer compaction
 
   JsonPath path_;
   PayloadSchemaType type_;
@@ -79,6 +80,7 @@ class FieldIndex {
   std::vector<Entry> sorted_;
   std::vector<Entry> pending_;
   size_t dead_ = 0;
+  bool bulk_ = false;  // while PayloadIndexSet::Create feeds rows: no compaction until the end
 };
 
 struct PayloadIndexInfo {

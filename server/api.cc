@@ -3,6 +3,7 @@
 
 #include <exception>
 
+#include "server/json_reader.h"
 #include "vectord/filter.h"
 
 namespace vectord::server {
@@ -35,8 +36,7 @@ bool DecodeSegment(std::string_view in, std::string* out) {
   out->reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%') {
-      if (i + 2 >= in.size() + 0 && i + 2 > in.size() - 1 + 1) return false;
-      if (i + 2 >= in.size() + 1) return false;
+      if (i + 2 >= in.size()) return false;
       int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       out->push_back(static_cast<char>(hi * 16 + lo));
@@ -50,11 +50,16 @@ bool DecodeSegment(std::string_view in, std::string* out) {
 
 const char* MethodName(Method m) {
   switch (m) {
-    case Method::kGet: return "GET";
-    case Method::kPut: return "PUT";
-    case Method::kPost: return "POST";
-    case Method::kDelete: return "DELETE";
-    default: return "OTHER";
+    case Method::kGet:
+      return "GET";
+    case Method::kPut:
+      return "PUT";
+    case Method::kPost:
+      return "POST";
+    case Method::kDelete:
+      return "DELETE";
+    default:
+      return "OTHER";
   }
 }
 
@@ -140,60 +145,38 @@ Api::Routed Api::Match(Method method, std::string_view target) const {
   std::vector<std::string> decoded(segs.size());
   for (size_t i = 0; i < segs.size(); ++i) {
     if (!DecodeSegment(segs[i], &decoded[i])) {
-      out.error = ErrorResponse(400, "malformed percent-escape in URL path segment '" +
-                                         std::string(segs[i]) + "'", 0);
+      out.error = ErrorResponse(
+          400, "malformed percent-escape in URL path segment '" + std::string(segs[i]) + "'", 0);
       return out;
     }
   }
-  // The fixed-name match wins over a "{p}" match of the same shape.
-  std::string allow;
-  const Route* param_match = nullptr;
+  // Routes of this shape; those with only fixed names win over those with a "{p}" segment.
+  std::string allow[2];
+  const Route* found[2] = {nullptr, nullptr};
   for (const Route& r : routes_) {
     if (r.pattern.size() != decoded.size()) continue;
     bool match = true;
-    bool uses_param = false;
+    int uses_param = 0;
     for (size_t i = 0; i < decoded.size() && match; ++i) {
       const std::string& p = r.pattern[i];
       if (p == "{c}") continue;
       if (p == "{p}") {
-        uses_param = true;
+        uses_param = 1;
         continue;
       }
       match = p == decoded[i];
     }
     if (!match) continue;
-    if (uses_param) {
-      // Only if no fixed route of this shape matched (checked below).
-      if (r.method == method) param_match = &r;
-      if (!param_match || r.method != method) {
-        if (allow.find(MethodName(r.method)) == std::string::npos) {
-          param_match = param_match ? param_match : nullptr;
-        }
-      }
-      continue;
-    }
     if (r.method == method) {
-      out.route = &r;
-      break;
-    }
-    if (!allow.empty()) allow += ", ";
-    allow += MethodName(r.method);
-  }
-  if (!out.route && allow.empty() && param_match) out.route = param_match;
-  if (!out.route && allow.empty()) {
-    // A "{p}" route of another method?
-    for (const Route& r : routes_) {
-      if (r.pattern.size() != decoded.size() || r.pattern.back() != "{p}") continue;
-      bool match = true;
-      for (size_t i = 0; i + 1 < decoded.size() && match; ++i) {
-        match = r.pattern[i] == "{c}" || r.pattern[i] == decoded[i];
-      }
-      if (match && r.method != method) {
-        if (!allow.empty()) allow += ", ";
-        allow += MethodName(r.method);
-      }
+      if (!found[uses_param]) found[uses_param] = &r;
+    } else {
+      if (!allow[uses_param].empty()) allow[uses_param] += ", ";
+      allow[uses_param] += MethodName(r.method);
     }
   }
+  int tier = (found[0] || !allow[0].empty()) ? 0 : 1;
+  out.route = found[tier];
+  const std::string& allowed = allow[tier];
   if (out.route) {
     for (size_t i = 0; i < decoded.size(); ++i) {
       if (out.route->pattern[i] == "{c}") out.collection = std::move(decoded[i]);
@@ -201,11 +184,12 @@ Api::Routed Api::Match(Method method, std::string_view target) const {
     }
     return out;
   }
-  if (!allow.empty()) {
-    out.error = ErrorResponse(405, std::string("method ") + MethodName(method) +
-                                       " is not allowed on " + std::string(path) +
-                                       " (allowed: " + allow + ")", 0);
-    out.error.allow = allow;
+  if (!allowed.empty()) {
+    out.error = ErrorResponse(405,
+                              std::string("method ") + MethodName(method) + " is not allowed on " +
+                                  std::string(path) + " (allowed: " + allowed + ")",
+                              0);
+    out.error.allow = allowed;
     return out;
   }
   out.error = ErrorResponse(404, "no route for " + std::string(path), 0);
@@ -231,8 +215,8 @@ Result<std::shared_ptr<vectord::Collection>> Api::OpenCollection(const Context& 
 
 Result<Json> Api::Body(const Context& c, bool allow_empty) const {
   size_t i = 0;
-  while (i < c.body.size() && (c.body[i] == ' ' || c.body[i] == '\n' || c.body[i] == '\r' ||
-                               c.body[i] == '\t')) {
+  while (i < c.body.size() &&
+         (c.body[i] == ' ' || c.body[i] == '\n' || c.body[i] == '\r' || c.body[i] == '\t')) {
     ++i;
   }
   if (i == c.body.size()) {
@@ -312,13 +296,12 @@ HttpResponse Api::CreateCollection(Context& c) {
   auto body = Body(c, false);
   if (!body.ok()) return ErrorResponse(body.status(), c.Elapsed());
   Json& b = *body;
-  Status st = CheckKnownFields(
-      b,
-      {"vectors", "shard_number", "sharding_method", "replication_factor",
-       "write_consistency_factor", "on_disk_payload", "hnsw_config", "wal_config",
-       "optimizers_config", "quantization_config", "sparse_vectors", "strict_mode_config",
-       "metadata", "init_from"},
-      "create collection request");
+  Status st = CheckKnownFields(b,
+                               {"vectors", "shard_number", "sharding_method", "replication_factor",
+                                "write_consistency_factor", "on_disk_payload", "hnsw_config",
+                                "wal_config", "optimizers_config", "quantization_config",
+                                "sparse_vectors", "strict_mode_config", "metadata", "init_from"},
+                               "create collection request");
   if (!st.ok()) return ErrorResponse(st, c.Elapsed());
   auto bad = [&](const std::string& m) { return ErrorResponse(400, m, c.Elapsed()); };
   auto vit = b.find("vectors");
@@ -409,26 +392,25 @@ HttpResponse Api::GetCollection(Context& c) {
                  {"write_consistency_factor", ExtraOr(extra, "write_consistency_factor", 1)},
                  {"on_disk_payload", ExtraOr(extra, "on_disk_payload", true)}};
   if (extra.contains("sharding_method")) params["sharding_method"] = extra["sharding_method"];
-  Json config = {
-      {"params", std::move(params)},
-      {"hnsw_config", Merged({{"m", 16},
-                              {"ef_construct", 100},
-                              {"full_scan_threshold", 10000},
-                              {"max_indexing_threads", 0},
-                              {"on_disk", false}},
-                             extra, "hnsw_config")},
-      {"optimizer_config", Merged({{"deleted_threshold", 0.2},
-                                   {"vacuum_min_vector_number", 1000},
-                                   {"default_segment_number", 0},
-                                   {"max_segment_size", nullptr},
-                                   {"memmap_threshold", nullptr},
-                                   {"indexing_threshold", 20000},
-                                   {"flush_interval_sec", 5},
-                                   {"max_optimization_threads", nullptr}},
-                                  extra, "optimizers_config")},
-      {"wal_config", Merged({{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}, extra,
-                            "wal_config")},
-      {"quantization_config", ExtraOr(extra, "quantization_config", nullptr)}};
+  Json config = {{"params", std::move(params)},
+                 {"hnsw_config", Merged({{"m", 16},
+                                         {"ef_construct", 100},
+                                         {"full_scan_threshold", 10000},
+                                         {"max_indexing_threads", 0},
+                                         {"on_disk", false}},
+                                        extra, "hnsw_config")},
+                 {"optimizer_config", Merged({{"deleted_threshold", 0.2},
+                                              {"vacuum_min_vector_number", 1000},
+                                              {"default_segment_number", 0},
+                                              {"max_segment_size", nullptr},
+                                              {"memmap_threshold", nullptr},
+                                              {"indexing_threshold", 20000},
+                                              {"flush_interval_sec", 5},
+                                              {"max_optimization_threads", nullptr}},
+                                             extra, "optimizers_config")},
+                 {"wal_config", Merged({{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}, extra,
+                                       "wal_config")},
+                 {"quantization_config", ExtraOr(extra, "quantization_config", nullptr)}};
   for (const char* k : {"strict_mode_config", "metadata"}) {
     if (extra.contains(k)) config[k] = extra[k];
   }
@@ -439,7 +421,8 @@ HttpResponse Api::GetCollection(Context& c) {
     for (const auto& [f, n] : info.payload_schema_points) {
       if (f == field) points = n;
     }
-    schema[field] = {{"data_type", PayloadSchemaName(type)}, {"params", nullptr}, {"points", points}};
+    schema[field] = {
+        {"data_type", PayloadSchemaName(type)}, {"params", nullptr}, {"points", points}};
     schema[field].erase("params");
   }
   Json result = {{"status", info.status},

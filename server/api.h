@@ -27,8 +27,8 @@ class Api {
     Method method;
     std::vector<std::string> pattern;  // segments; "{c}" = collection, "{p}" = parameter
     Handler handler;
-    std::string label;   // "POST /collections/{name}/points/search" for metrics
-    bool compute;        // runs on the compute pool (touches collection data)
+    std::string label;  // "POST /collections/{name}/points/search" for metrics
+    bool compute;       // runs on the compute pool (touches collection data)
   };
 
   // A request matched to its route, or the error response (404/405/400) to send instead.
@@ -93,7 +93,8 @@ class Api {
                   std::string_view where) const;
   // Resolves a query-by-id into its vector; runs the batch.
   Result<std::vector<std::vector<ScoredPoint>>> RunQueries(const vectord::Collection& col,
-                                                            std::vector<QueryPlan>& plans) const;
+                                                           std::vector<QueryPlan>& plans,
+                                                           bool batch) const;
 
   Database* db_;
   Metrics* metrics_;

@@ -12,7 +12,9 @@ namespace {
 class Reader {
  public:
   Reader(std::string_view text, int max_depth)
-      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()),
+      : begin_(text.data()),
+        p_(text.data()),
+        end_(text.data() + text.size()),
         max_depth_(max_depth) {}
 
   const Status& status() const { return status_; }
@@ -130,6 +132,7 @@ class Reader {
         return true;
       default:
         if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) return ParseNumber(out);
+        if (*p_ == 'N' || *p_ == 'I') return Fail("NaN and Infinity are not JSON numbers");
         return Fail(std::string("unexpected character '") + Printable(*p_) + "'");
     }
   }
@@ -222,7 +225,7 @@ class Reader {
     const char* s;
     bool integral;
     if (!ScanNumber(&s, &integral)) return false;
-    float f;
+    float f = 0;
     auto r = std::from_chars(s, p_, f);
     if (r.ec == std::errc() && std::isfinite(f)) {
       *out = f;
@@ -252,7 +255,7 @@ class Reader {
     out->reserve(expect);
     if (Peek(']')) return true;
     while (true) {
-      float f;
+      float f = 0;
       if (!ParseFloat(&f, where, out->size())) return false;
       out->push_back(f);
       if (Peek(',')) continue;
@@ -286,14 +289,30 @@ class Reader {
       if (p_ == end_) return Fail("unterminated string");
       char e = *p_++;
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
@@ -325,10 +344,14 @@ class Reader {
     for (int i = 0; i < 4; ++i) {
       char c = *p_++;
       *cp <<= 4;
-      if (c >= '0' && c <= '9') *cp |= c - '0';
-      else if (c >= 'a' && c <= 'f') *cp |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') *cp |= c - 'A' + 10;
-      else return Fail("invalid hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        *cp |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        *cp |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        *cp |= c - 'A' + 10;
+      else
+        return Fail("invalid hex digit in \\u escape");
     }
     return true;
   }
@@ -632,8 +655,10 @@ Result<PointId> PointIdFromJson(const Json& j, std::string_view where) {
     if (!r.ok()) return r.status().WithContext(std::string(where));
     return r;
   }
-  return Status::InvalidArgument(std::string(where) + ": id must be a non-negative integer or a "
-                                 "UUID string, got " + std::string(j.type_name()));
+  return Status::InvalidArgument(std::string(where) +
+                                 ": id must be a non-negative integer or a "
+                                 "UUID string, got " +
+                                 std::string(j.type_name()));
 }
 
 }  // namespace vectord::server

@@ -16,9 +16,8 @@ namespace vectord::server {
 class Metrics {
  public:
   // Upper bounds of the latency buckets, seconds.
-  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.025,  0.05,  0.1,
-                                                      0.25,   0.5,     1.0,    5.0};
+  static constexpr std::array<double, 14> kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
 
   // `route` is a label such as "POST /collections/{name}/points/search".
   void Record(const std::string& route, unsigned status, double seconds);

@@ -56,9 +56,9 @@ Status GetLimitOffset(const Json& obj, const ApiLimits& limits, std::string_view
   }
   VECTORD_ASSIGN_OR_RETURN(*offset, GetCount(obj, "offset", 0, limits.max_result, where));
   if (*limit + *offset > limits.max_result) {
-    return Invalid(where, "offset", "limit + offset = " + std::to_string(*limit + *offset) +
-                                        " exceeds the maximum " +
-                                        std::to_string(limits.max_result));
+    return Invalid(where, "offset",
+                   "limit + offset = " + std::to_string(*limit + *offset) +
+                       " exceeds the maximum " + std::to_string(limits.max_result));
   }
   return Status::OK();
 }
@@ -113,8 +113,8 @@ Status CheckKnownFields(const Json& obj, std::initializer_list<std::string_view>
         if (!list.empty()) list += ", ";
         list += a;
       }
-      return Status::InvalidArgument(Path(what, it.key()) + ": unknown field (expected one of: " +
-                                     list + ")");
+      return Status::InvalidArgument(Path(what, it.key()) +
+                                     ": unknown field (expected one of: " + list + ")");
     }
   }
   return Status::OK();
@@ -203,7 +203,8 @@ Result<std::vector<float>> ParseVector(const Json& j, std::string_view where) {
 }
 
 Result<std::vector<PointId>> ParsePointIds(const Json& j, size_t max, std::string_view where) {
-  if (!j.is_array()) return Status::InvalidArgument(std::string(where) + ": expected an array of ids");
+  if (!j.is_array())
+    return Status::InvalidArgument(std::string(where) + ": expected an array of ids");
   if (j.size() > max) {
     return Status::InvalidArgument(std::string(where) + ": " + std::to_string(j.size()) +
                                    " ids exceed the maximum " + std::to_string(max));
@@ -211,8 +212,8 @@ Result<std::vector<PointId>> ParsePointIds(const Json& j, size_t max, std::strin
   std::vector<PointId> ids;
   ids.reserve(j.size());
   for (size_t i = 0; i < j.size(); ++i) {
-    VECTORD_ASSIGN_OR_RETURN(PointId id,
-                             PointIdFromJson(j[i], std::string(where) + "[" + std::to_string(i) + "]"));
+    VECTORD_ASSIGN_OR_RETURN(
+        PointId id, PointIdFromJson(j[i], std::string(where) + "[" + std::to_string(i) + "]"));
     ids.push_back(id);
   }
   return ids;
@@ -239,11 +240,11 @@ Result<PointSelector> ParsePointSelector(const Json& obj, size_t max_ids, std::s
 
 Result<SearchRequest> ParseSearchRequest(const Json& obj, const ApiLimits& limits,
                                          std::string_view where) {
-  VECTORD_RETURN_IF_ERROR(CheckKnownFields(
-      obj,
-      {"vector", "filter", "params", "limit", "top", "offset", "with_payload", "with_vector",
-       "score_threshold", "shard_key"},
-      where.empty() ? "search request" : where));
+  VECTORD_RETURN_IF_ERROR(
+      CheckKnownFields(obj,
+                       {"vector", "filter", "params", "limit", "top", "offset", "with_payload",
+                        "with_vector", "score_threshold", "shard_key"},
+                       where.empty() ? "search request" : where));
   SearchRequest req;
   const Json* v = Field(obj, "vector");
   if (!v) return Invalid(where, "vector", "missing (the query vector is required)");
@@ -267,7 +268,8 @@ Result<QueryPlan> ParseQueryRequest(const Json& obj, const ApiLimits& limits,
   if (Field(obj, "lookup_from")) {
     return Invalid(where, "lookup_from", "lookup_from is not supported yet");
   }
-  if (const Json* u = Field(obj, "using"); u && !(u->is_string() && u->get<std::string>().empty())) {
+  if (const Json* u = Field(obj, "using");
+      u && !(u->is_string() && u->get<std::string>().empty())) {
     return Invalid(where, "using", "named vectors are not supported yet");
   }
   QueryPlan plan;

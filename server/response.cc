@@ -8,14 +8,21 @@ namespace vectord::server {
 
 unsigned HttpStatusFor(const Status& s) {
   switch (s.code()) {
-    case Status::Code::kOk: return 200;
+    case Status::Code::kOk:
+      return 200;
     case Status::Code::kInvalidArgument:
-    case Status::Code::kFailedPrecondition: return 400;
-    case Status::Code::kNotFound: return 404;
-    case Status::Code::kAlreadyExists: return 409;
-    case Status::Code::kPayloadTooLarge: return 413;
-    case Status::Code::kUnavailable: return 503;
-    default: return 500;
+    case Status::Code::kFailedPrecondition:
+      return 400;
+    case Status::Code::kNotFound:
+      return 404;
+    case Status::Code::kAlreadyExists:
+      return 409;
+    case Status::Code::kPayloadTooLarge:
+      return 413;
+    case Status::Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 

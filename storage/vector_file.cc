@@ -123,6 +123,10 @@ Result<std::unique_ptr<VectorFile>> VectorFile::Open(const std::string& path, ui
 
 VectorFile::~VectorFile() { ::close(fd_); }
 
+bool VectorFile::VerifyRecord(uint64_t row, const uint8_t* rec, uint32_t record_bytes) {
+  return GetU32(rec + record_bytes) == RecordCrc(row, rec, record_bytes);
+}
+
 Status VectorFile::Append(const void* records, uint64_t n) {
   if (n == 0) return Status::OK();
   const auto* src = static_cast<const uint8_t*>(records);

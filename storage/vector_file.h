@@ -45,6 +45,14 @@ class VectorFile {
 
   const std::string& path() const { return path_; }
 
+  // For readers with their own (e.g. O_DIRECT) descriptor, such as the SPANN re-ranker:
+  // file offset of row `row`'s record, and whether `rec` (record_bytes vector bytes followed by
+  // the 4-byte checksum, as stored) is row `row`'s intact record.
+  static uint64_t RecordOffset(uint64_t row, uint32_t record_bytes) {
+    return kHeaderBytes + row * (uint64_t{record_bytes} + 4);
+  }
+  static bool VerifyRecord(uint64_t row, const uint8_t* rec, uint32_t record_bytes);
+
  private:
   VectorFile(std::string path, int fd, uint32_t record_bytes, uint64_t rows)
       : path_(std::move(path)), fd_(fd), record_bytes_(record_bytes), rows_(rows) {}

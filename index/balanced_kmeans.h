@@ -1,0 +1,47 @@
+// Hierarchical balanced k-means for the SPANN build: clusters a sample into many small clusters
+// (posting lists) with Faiss k-means (OpenBLAS underneath), top level first, then each top cluster
+// split in proportion to its size, then any cluster above the size limit split again. The top
+// level is kept as a two-level tree over the centroids (index/centroid_graph.h can search it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "vectord/status.h"
+
+namespace vectord::index {
+
+struct KMeansParams {
+  // Centroids wanted (>= 1). The result may hold a few more (oversize splits) or fewer (a top
+  // cluster with fewer points than its share).
+  uint32_t num_centroids = 0;
+  // Largest cluster allowed, in sample points; bigger clusters are split again. 0 = no limit.
+  uint32_t max_cluster_points = 0;
+  // Faiss k-means iterations per level (default 10).
+  int niter = 10;
+  uint64_t seed = 1234;
+};
+
+struct KMeansResult {
+  uint32_t dim = 0;
+  std::vector<float> centroids;  // k x dim
+  // Top-level cluster of each centroid (k entries) and the top-level centroids (groups x dim).
+  std::vector<uint32_t> group;
+  std::vector<float> group_centroids;
+  uint32_t k() const { return dim == 0 ? 0 : static_cast<uint32_t>(centroids.size() / dim); }
+  uint32_t num_groups() const {
+    return dim == 0 ? 0 : static_cast<uint32_t>(group_centroids.size() / dim);
+  }
+};
+
+// Clusters n row-major float vectors. Deterministic for a given seed and input (and thread count
+// of the BLAS underneath). Faiss errors come back as Internal naming the level and sizes.
+Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
+                                        const KMeansParams& params);
+
+// Nearest centroid (squared L2) of each of n vectors; labels/dists may be null. Faiss flat search.
+Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t k, uint32_t dim,
+                     uint32_t* labels, float* dists);
+
+}  // namespace vectord::index

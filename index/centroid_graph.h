@@ -1,0 +1,86 @@
+// The in-RAM navigation structure over the SPANN centroids: given a query, the nearest posting
+// lists. Three kinds, chosen by measurement (docs/spann.md "Centroid navigation"): brute force with
+// our AVX-512/AVX2 kernels, a two-level tree from the hierarchical k-means (SPTAG's BKT idea with
+// one inner level), and Faiss HNSW.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vectord/status.h"
+
+namespace faiss {
+struct IndexHNSWFlat;
+}
+
+namespace vectord::index {
+
+enum class CentroidIndexKind : uint8_t { kBruteForce = 0, kTree = 1, kHnsw = 2 };
+const char* CentroidIndexKindName(CentroidIndexKind k);  // "brute", "tree", "hnsw"
+
+struct CentroidHit {
+  float dist;  // squared L2 between query and centroid
+  uint32_t id;
+};
+
+struct CentroidSearchParams {
+  // kTree: top-level groups whose members are scanned (default 0 = auto: max(8, k / 2)).
+  uint32_t tree_groups = 0;
+  // kHnsw: efSearch (0 = auto: max(2k, 64)).
+  uint32_t ef = 0;
+};
+
+class CentroidIndex {
+ public:
+  // `centroids` (n x dim) are copied. `group`/`group_centroids` come from HierarchicalKMeans and
+  // are needed for kTree only (ignored otherwise); `group` must be non-decreasing.
+  static Result<std::unique_ptr<CentroidIndex>> Build(CentroidIndexKind kind,
+                                                      const float* centroids, uint32_t n,
+                                                      uint32_t dim,
+                                                      const std::vector<uint32_t>& group,
+                                                      const std::vector<float>& group_centroids);
+  ~CentroidIndex();
+  CentroidIndex(const CentroidIndex&) = delete;
+  CentroidIndex& operator=(const CentroidIndex&) = delete;
+
+  // Up to k nearest centroids, nearest first. Thread-safe (const, no shared mutable state).
+  void Search(const float* q, uint32_t k, const CentroidSearchParams& params,
+              std::vector<CentroidHit>* out) const;
+
+  CentroidIndexKind kind() const { return kind_; }
+  uint32_t size() const { return n_; }
+  uint32_t dim() const { return dim_; }
+  const float* centroid(uint32_t i) const { return centroids_.data() + size_t{i} * dim_; }
+  const std::vector<float>& centroids() const { return centroids_; }
+  // Bytes held in RAM (centroids, tree, graph).
+  size_t MemoryBytes() const;
+
+  // Self-contained byte form (kind, sizes, centroids, tree or Faiss HNSW blob); no checksum
+  // (the SPANN centroid file has one over everything).
+  std::string Serialize() const;
+  static Result<std::unique_ptr<CentroidIndex>> Deserialize(std::string_view bytes);
+
+ private:
+  CentroidIndex() = default;
+  void SearchBrute(const float* q, uint32_t k, std::vector<CentroidHit>* out) const;
+  void SearchTree(const float* q, uint32_t k, uint32_t groups, std::vector<CentroidHit>* out) const;
+  void SearchHnsw(const float* q, uint32_t k, uint32_t ef, std::vector<CentroidHit>* out) const;
+  Status BuildTree(const std::vector<uint32_t>& group, const std::vector<float>& group_centroids);
+  Status BuildHnsw();
+
+  CentroidIndexKind kind_ = CentroidIndexKind::kBruteForce;
+  uint32_t n_ = 0;
+  uint32_t dim_ = 0;
+  std::vector<float> centroids_;
+  // kTree: the groups' centroids; group g holds centroids [member_start_[g], member_start_[g+1])
+  // (HierarchicalKMeans emits centroids group by group, so groups are contiguous id ranges).
+  std::vector<float> group_centroids_;
+  std::vector<uint32_t> member_start_;
+  std::unique_ptr<faiss::IndexHNSWFlat> hnsw_;
+};
+
+}  // namespace vectord::index

@@ -1,0 +1,415 @@
+// The points handlers of the REST API: upsert, retrieve, delete, payload operations, search,
+// query, scroll and count.
+#include "server/api.h"
+#include "server/json_reader.h"
+#include "vectord/filter.h"
+
+namespace vectord::server {
+namespace {
+
+HttpResponse Err(const Status& s, const Api::Context& c) { return ErrorResponse(s, c.Elapsed()); }
+
+}  // namespace
+
+Status Api::CheckDim(const vectord::Collection& col, const std::vector<float>& v,
+                     std::string_view where) const {
+  uint32_t dim = col.config().dim;
+  if (v.size() != dim) {
+    return Status::InvalidArgument(std::string(where) + ": vector has " + std::to_string(v.size()) +
+                                   " dimensions, collection '" + col.name() + "' expects " +
+                                   std::to_string(dim));
+  }
+  return Status::OK();
+}
+
+HttpResponse Api::Upsert(Context& c) {
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto body = ParseUpsertBody(c.body, limits_.max_points_per_upsert, limits_.max_json_depth);
+  if (!body.ok()) return Err(body.status(), c);
+  uint32_t dim = (*col)->config().dim;
+  std::vector<PointStruct>& points = body->points;
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (points[i].vector.size() != dim) {
+      return ErrorResponse(400,
+                           "point " + std::to_string(i) + " (id " + points[i].id.ToString() +
+                               "): vector has " + std::to_string(points[i].vector.size()) +
+                               " dimensions, collection '" + c.routed.collection + "' expects " +
+                               std::to_string(dim),
+                           c.Elapsed());
+    }
+  }
+  return UpdateResult(c, (*col)->Upsert(std::move(points), c.Wait()));
+}
+
+HttpResponse Api::RetrievePoints(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"ids", "with_payload", "with_vector", "shard_key"},
+                               "retrieve request");
+  if (!st.ok()) return Err(st, c);
+  if (!body->contains("ids")) return ErrorResponse(400, "ids: missing", c.Elapsed());
+  auto ids = ParsePointIds((*body)["ids"], limits_.max_ids_per_request, "ids");
+  if (!ids.ok()) return Err(ids.status(), c);
+  auto sel = ParseWithPayload(*body, true, "");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto with_vector = ParseWithVector(*body, "");
+  if (!with_vector.ok()) return Err(with_vector.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto recs = (*col)->Retrieve(*ids, sel->with_payload, *with_vector);
+  if (!recs.ok()) return Err(recs.status(), c);
+  HttpResponse r;
+  r.body.reserve(256 + recs->size() * 64);
+  BeginEnvelope(&r.body);
+  r.body += '[';
+  for (size_t i = 0; i < recs->size(); ++i) {
+    Record& rec = (*recs)[i];
+    if (rec.payload) SelectPayload(&*rec.payload, sel->include, sel->exclude);
+    if (i) r.body += ',';
+    AppendRecord(&r.body, rec);
+  }
+  r.body += ']';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::GetPoint(Context& c) {
+  Json idj;
+  const std::string& p = c.routed.param;
+  bool numeric = !p.empty() && p.find_first_not_of("0123456789") == std::string::npos;
+  if (numeric) {
+    auto parsed = ParseJson(p);
+    if (!parsed.ok()) return ErrorResponse(400, "point id '" + p + "' is invalid", c.Elapsed());
+    idj = std::move(*parsed);
+  } else {
+    idj = p;
+  }
+  auto id = PointIdFromJson(idj, "point id");
+  if (!id.ok()) return Err(id.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto recs = (*col)->Retrieve({*id}, true, true);
+  if (!recs.ok()) return Err(recs.status(), c);
+  if (recs->empty()) {
+    return ErrorResponse(
+        404, "point " + id->ToString() + " not found in collection '" + c.routed.collection + "'",
+        c.Elapsed());
+  }
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  AppendRecord(&r.body, recs->front());
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::DeletePoints(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"points", "filter", "shard_key"}, "delete request");
+  if (!st.ok()) return Err(st, c);
+  auto sel = ParsePointSelector(*body, limits_.max_ids_per_request, "delete request");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  return UpdateResult(c, (*col)->Delete(*sel, c.Wait()));
+}
+
+HttpResponse Api::SetPayload(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"payload", "points", "filter", "shard_key", "key"},
+                               "set payload request");
+  if (!st.ok()) return Err(st, c);
+  const Json& b = *body;
+  if (!b.contains("payload") || !b["payload"].is_object()) {
+    return ErrorResponse(400, "payload: missing or not an object", c.Elapsed());
+  }
+  std::optional<std::string> key;
+  if (b.contains("key") && !b["key"].is_null()) {
+    if (!b["key"].is_string()) return ErrorResponse(400, "key: expected a string", c.Elapsed());
+    key = b["key"].get<std::string>();
+  }
+  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "set payload request");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  return UpdateResult(c, (*col)->SetPayload(*sel, b["payload"], key, c.Wait()));
+}
+
+HttpResponse Api::OverwritePayload(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"payload", "points", "filter", "shard_key", "key"},
+                               "overwrite payload request");
+  if (!st.ok()) return Err(st, c);
+  const Json& b = *body;
+  if (!b.contains("payload") || !b["payload"].is_object()) {
+    return ErrorResponse(400, "payload: missing or not an object", c.Elapsed());
+  }
+  if (b.contains("key") && !b["key"].is_null()) {
+    return ErrorResponse(400, "key: not supported when overwriting a payload (use POST)",
+                         c.Elapsed());
+  }
+  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "overwrite payload request");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  return UpdateResult(c, (*col)->OverwritePayload(*sel, b["payload"], c.Wait()));
+}
+
+HttpResponse Api::DeletePayload(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st =
+      CheckKnownFields(*body, {"keys", "points", "filter", "shard_key"}, "delete payload request");
+  if (!st.ok()) return Err(st, c);
+  const Json& b = *body;
+  if (!b.contains("keys") || !b["keys"].is_array()) {
+    return ErrorResponse(400, "keys: missing or not an array of strings", c.Elapsed());
+  }
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < b["keys"].size(); ++i) {
+    if (!b["keys"][i].is_string()) {
+      return ErrorResponse(400, "keys[" + std::to_string(i) + "]: expected a string", c.Elapsed());
+    }
+    keys.push_back(b["keys"][i].get<std::string>());
+  }
+  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "delete payload request");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  return UpdateResult(c, (*col)->DeletePayloadKeys(*sel, keys, c.Wait()));
+}
+
+HttpResponse Api::ClearPayload(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"points", "filter", "shard_key"}, "clear payload request");
+  if (!st.ok()) return Err(st, c);
+  auto sel = ParsePointSelector(*body, limits_.max_ids_per_request, "clear payload request");
+  if (!sel.ok()) return Err(sel.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  return UpdateResult(c, (*col)->ClearPayload(*sel, c.Wait()));
+}
+
+HttpResponse Api::Search(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  auto req = ParseSearchRequest(*body, limits_, "");
+  if (!req.ok()) return Err(req.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  Status st = CheckDim(**col, req->vector, "vector");
+  if (!st.ok()) return Err(st, c);
+  auto res = (*col)->Search(*req);
+  if (!res.ok()) return Err(res.status(), c);
+  HttpResponse r;
+  r.body.reserve(128 + res->size() * (req->with_vector ? 12 * req->vector.size() + 64 : 64));
+  BeginEnvelope(&r.body);
+  AppendScoredPoints(&r.body, *res);
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::SearchBatch(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"searches"}, "search batch request");
+  if (!st.ok()) return Err(st, c);
+  const Json& s = (*body)["searches"];
+  if (!s.is_array()) return ErrorResponse(400, "searches: missing or not an array", c.Elapsed());
+  if (s.size() > limits_.max_batch_searches) {
+    return ErrorResponse(400,
+                         "searches: " + std::to_string(s.size()) + " searches exceed the maximum " +
+                             std::to_string(limits_.max_batch_searches),
+                         c.Elapsed());
+  }
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  std::vector<SearchRequest> reqs;
+  reqs.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    std::string where = "searches[" + std::to_string(i) + "]";
+    auto req = ParseSearchRequest(s[i], limits_, where);
+    if (!req.ok()) return Err(req.status(), c);
+    st = CheckDim(**col, req->vector, where + ".vector");
+    if (!st.ok()) return Err(st, c);
+    reqs.push_back(std::move(*req));
+  }
+  auto res = (*col)->SearchBatch(reqs);
+  if (!res.ok()) return Err(res.status(), c);
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  r.body += '[';
+  for (size_t i = 0; i < res->size(); ++i) {
+    if (i) r.body += ',';
+    AppendScoredPoints(&r.body, (*res)[i]);
+  }
+  r.body += ']';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+Result<std::vector<std::vector<ScoredPoint>>> Api::RunQueries(const vectord::Collection& col,
+                                                              std::vector<QueryPlan>& plans,
+                                                              bool batch) const {
+  std::vector<std::vector<ScoredPoint>> out(plans.size());
+  std::vector<SearchRequest> reqs;
+  std::vector<size_t> slots;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    QueryPlan& plan = plans[i];
+    std::string where = !batch ? "query" : "searches[" + std::to_string(i) + "].query";
+    if (plan.scroll) {
+      // No query: points in id order, score 0 (Qdrant semantics).
+      ScrollRequest sr;
+      sr.filter = plan.search.filter;
+      sr.limit = plan.search.limit + plan.search.offset;
+      sr.with_payload = plan.search.with_payload;
+      sr.payload_include = plan.search.payload_include;
+      sr.payload_exclude = plan.search.payload_exclude;
+      sr.with_vector = plan.search.with_vector;
+      VECTORD_ASSIGN_OR_RETURN(ScrollResult res, col.Scroll(sr));
+      for (size_t k = plan.search.offset; k < res.points.size(); ++k) {
+        ScoredPoint p;
+        p.id = res.points[k].id;
+        p.payload = std::move(res.points[k].payload);
+        p.vector = std::move(res.points[k].vector);
+        out[i].push_back(std::move(p));
+      }
+      continue;
+    }
+    if (plan.query_id) {
+      VECTORD_ASSIGN_OR_RETURN(std::vector<Record> recs,
+                               col.Retrieve({*plan.query_id}, false, true));
+      if (recs.empty() || !recs[0].vector) {
+        return Status::NotFound(where + ": point " + plan.query_id->ToString() +
+                                " not found in collection '" + col.name() + "'");
+      }
+      plan.search.vector = std::move(*recs[0].vector);
+    }
+    VECTORD_RETURN_IF_ERROR(CheckDim(col, plan.search.vector, where));
+    reqs.push_back(std::move(plan.search));
+    slots.push_back(i);
+  }
+  if (reqs.size() == 1) {
+    VECTORD_ASSIGN_OR_RETURN(out[slots[0]], col.Search(reqs[0]));
+  } else if (!reqs.empty()) {
+    VECTORD_ASSIGN_OR_RETURN(auto res, col.SearchBatch(reqs));
+    for (size_t k = 0; k < slots.size(); ++k) out[slots[k]] = std::move(res[k]);
+  }
+  return out;
+}
+
+HttpResponse Api::Query(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  auto plan = ParseQueryRequest(*body, limits_, "");
+  if (!plan.ok()) return Err(plan.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  std::vector<QueryPlan> plans;
+  plans.push_back(std::move(*plan));
+  auto res = RunQueries(**col, plans, false);
+  if (!res.ok()) return Err(res.status(), c);
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  r.body += "{\"points\":";
+  AppendScoredPoints(&r.body, res->front());
+  r.body += '}';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::QueryBatch(Context& c) {
+  auto body = Body(c, false);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"searches"}, "query batch request");
+  if (!st.ok()) return Err(st, c);
+  const Json& s = (*body)["searches"];
+  if (!s.is_array()) return ErrorResponse(400, "searches: missing or not an array", c.Elapsed());
+  if (s.size() > limits_.max_batch_searches) {
+    return ErrorResponse(400,
+                         "searches: " + std::to_string(s.size()) + " queries exceed the maximum " +
+                             std::to_string(limits_.max_batch_searches),
+                         c.Elapsed());
+  }
+  std::vector<QueryPlan> plans;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto plan = ParseQueryRequest(s[i], limits_, "searches[" + std::to_string(i) + "]");
+    if (!plan.ok()) return Err(plan.status(), c);
+    plans.push_back(std::move(*plan));
+  }
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto res = RunQueries(**col, plans, true);
+  if (!res.ok()) return Err(res.status(), c);
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  r.body += '[';
+  for (size_t i = 0; i < res->size(); ++i) {
+    if (i) r.body += ',';
+    r.body += "{\"points\":";
+    AppendScoredPoints(&r.body, (*res)[i]);
+    r.body += '}';
+  }
+  r.body += ']';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::Scroll(Context& c) {
+  auto body = Body(c, true);
+  if (!body.ok()) return Err(body.status(), c);
+  auto req = ParseScrollRequest(*body, limits_);
+  if (!req.ok()) return Err(req.status(), c);
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto res = (*col)->Scroll(*req);
+  if (!res.ok()) return Err(res.status(), c);
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  r.body += "{\"points\":[";
+  for (size_t i = 0; i < res->points.size(); ++i) {
+    if (i) r.body += ',';
+    AppendRecord(&r.body, res->points[i]);
+  }
+  r.body += "],\"next_page_offset\":";
+  if (res->next_page_offset) {
+    AppendPointId(&r.body, *res->next_page_offset);
+  } else {
+    r.body += "null";
+  }
+  r.body += '}';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+HttpResponse Api::Count(Context& c) {
+  auto body = Body(c, true);
+  if (!body.ok()) return Err(body.status(), c);
+  Status st = CheckKnownFields(*body, {"filter", "exact", "shard_key"}, "count request");
+  if (!st.ok()) return Err(st, c);
+  auto exact = GetBool(*body, "exact", true, "");
+  if (!exact.ok()) return Err(exact.status(), c);
+  FilterPtr filter;
+  if (body->contains("filter") && !(*body)["filter"].is_null()) {
+    auto f = ParseFilter((*body)["filter"], "filter");
+    if (!f.ok()) return Err(f.status(), c);
+    filter = *f;
+  }
+  auto col = OpenCollection(c);
+  if (!col.ok()) return Err(col.status(), c);
+  auto n = (*col)->Count(filter);
+  if (!n.ok()) return Err(n.status(), c);
+  HttpResponse r;
+  BeginEnvelope(&r.body);
+  r.body += "{\"count\":";
+  AppendUint(&r.body, *n);
+  r.body += '}';
+  FinishEnvelope(&r.body, c.Elapsed());
+  return r;
+}
+
+}  // namespace vectord::server

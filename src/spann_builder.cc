@@ -1,0 +1,468 @@
+// Offline SPANN build (see spann_builder.h and docs/spann.md "Build").
+#include "src/spann_builder.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "index/balanced_kmeans.h"
+#include "index/pq.h"
+#include "src/spann_meta.h"
+#include "storage/posting_file.h"
+
+namespace vectord {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// Largest divisor of dim that is <= want (at least 1).
+uint32_t DivisorAtMost(uint32_t dim, uint32_t want) {
+  for (uint32_t m = std::max<uint32_t>(1, std::min(want, dim)); m > 1; --m) {
+    if (dim % m == 0) return m;
+  }
+  return 1;
+}
+
+// Temp file of sorted records, read back through a buffer during the merge.
+class RunReader {
+ public:
+  RunReader(FILE* f, size_t rec, size_t buf_bytes)
+      : f_(f), rec_(rec), buf_(std::max(rec, buf_bytes / rec * rec)) {}
+  ~RunReader() {
+    if (f_ != nullptr) std::fclose(f_);
+  }
+  // Current record, or null at the end.
+  const uint8_t* Peek() {
+    if (pos_ == len_) {
+      len_ = std::fread(buf_.data(), 1, buf_.size(), f_) / rec_ * rec_;
+      pos_ = 0;
+      if (len_ == 0) return nullptr;
+    }
+    return buf_.data() + pos_;
+  }
+  void Next() { pos_ += rec_; }
+
+ private:
+  FILE* f_;
+  size_t rec_;
+  std::vector<uint8_t> buf_;
+  size_t pos_ = 0, len_ = 0;
+};
+
+uint64_t KeyOf(const uint8_t* rec) {
+  uint32_t list, row;
+  std::memcpy(&list, rec, 4);
+  std::memcpy(&row, rec + 4, 4);
+  return (uint64_t{list} << 32) | row;
+}
+
+// Accumulates one list's entries from the sorted stream and writes whole lists.
+class ListWriter {
+ public:
+  ListWriter(storage::PostingFileWriter* w, const index::PostingCodec& codec, uint32_t lists)
+      : w_(w), codec_(codec), counts_(lists, 0) {}
+  Status Add(const uint8_t* rec) {
+    uint32_t list, row;
+    std::memcpy(&list, rec, 4);
+    std::memcpy(&row, rec + 4, 4);
+    if (list != cur_) VECTORD_RETURN_IF_ERROR(Flush());
+    cur_ = list;
+    ids_.push_back(row);
+    codes_.insert(codes_.end(), rec + 8, rec + 8 + codec_.entry_bytes());
+    return Status::OK();
+  }
+  Status Flush() {
+    if (ids_.empty()) return Status::OK();
+    codec_.Encode(ids_.data(), codes_.data(), static_cast<uint32_t>(ids_.size()), &payload_);
+    VECTORD_RETURN_IF_ERROR(w_->AppendList(cur_, payload_.data(),
+                                           static_cast<uint32_t>(payload_.size()),
+                                           static_cast<uint32_t>(ids_.size())));
+    counts_[cur_] = static_cast<uint32_t>(ids_.size());
+    pages_ += storage::PostingPagesFor(static_cast<uint32_t>(payload_.size()));
+    max_buffer_ = std::max(max_buffer_, payload_.size() + codes_.size() + ids_.size() * 4);
+    ids_.clear();
+    codes_.clear();
+    return Status::OK();
+  }
+  const std::vector<uint32_t>& counts() const { return counts_; }
+  uint64_t pages() const { return pages_; }
+
+ private:
+  storage::PostingFileWriter* w_;
+  const index::PostingCodec& codec_;
+  uint32_t cur_ = 0;
+  std::vector<uint32_t> ids_;
+  std::vector<uint8_t> codes_;
+  std::vector<uint8_t> payload_;
+  std::vector<uint32_t> counts_;
+  uint64_t pages_ = 0;
+  size_t max_buffer_ = 0;
+};
+
+}  // namespace
+
+std::string SpannBuildStats::ToJson() const {
+  nlohmann::json j = {{"rows", rows},
+                      {"lists", lists},
+                      {"entries", entries},
+                      {"avg_replicas", avg_replicas},
+                      {"list_min", list_min},
+                      {"list_max", list_max},
+                      {"list_p99", list_p99},
+                      {"list_mean", list_mean},
+                      {"posting_pages", posting_pages},
+                      {"posting_file_bytes", posting_file_bytes},
+                      {"centroid_file_bytes", centroid_file_bytes},
+                      {"sort_runs", sort_runs},
+                      {"sample_rows", sample_rows},
+                      {"ram_formula_bytes", ram_formula_bytes},
+                      {"peak_rss_bytes", peak_rss_bytes},
+                      {"seconds_sample", seconds_sample},
+                      {"seconds_kmeans", seconds_kmeans},
+                      {"seconds_navigation", seconds_navigation},
+                      {"seconds_pq", seconds_pq},
+                      {"seconds_assign", seconds_assign},
+                      {"seconds_write", seconds_write},
+                      {"seconds_total", seconds_total}};
+  return j.dump();
+}
+
+Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::string& dir,
+                                        const SpannBuildParams& p, const SpannProgress& progress) {
+  const auto t_start = Clock::now();
+  SpannBuildStats st;
+  const uint64_t n = src.rows();
+  const uint32_t dim = src.dim();
+  const DataType dtype = src.dtype();
+  const size_t row_bytes = src.row_bytes();
+  if (n == 0 || dim == 0) return Status::InvalidArgument("SPANN build: the source holds no rows");
+  if (n > 0xFFFFFFFEull) {
+    return Status::InvalidArgument("SPANN build: " + std::to_string(n) +
+                                   " rows exceed the 32-bit internal id range");
+  }
+  if (p.metric == Distance::kManhattan) {
+    return Status::InvalidArgument("SPANN build: metric Manhattan is not supported");
+  }
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::IOError("SPANN build: cannot create directory '" + dir +
+                           "': " + std::strerror(errno));
+  }
+  const bool pq = p.layout != index::PostingLayout::kFull;
+  uint32_t m = 0;
+  if (pq) {
+    m = p.pq_m != 0
+            ? p.pq_m
+            : DivisorAtMost(dim, p.layout == index::PostingLayout::kPq4 ? dim / 2 : dim / 4);
+    if (dim % m != 0) {
+      return Status::InvalidArgument("SPANN build: pq_m " + std::to_string(m) +
+                                     " does not divide dimension " + std::to_string(dim));
+    }
+  }
+  const uint32_t code_bytes = !pq ? static_cast<uint32_t>(row_bytes)
+                                  : (p.layout == index::PostingLayout::kPq4 ? (m + 1) / 2 : m);
+  index::PostingCodec codec(p.layout, code_bytes, m);
+  const uint32_t target =
+      p.target_list_entries != 0
+          ? p.target_list_entries
+          : std::max<uint32_t>(16, static_cast<uint32_t>(2 * storage::kPostingPagePayload /
+                                                         codec.BytesPerEntry()));
+  const uint32_t max_list = p.max_list_entries != 0 ? p.max_list_entries : 4 * target;
+  const uint32_t num_c = static_cast<uint32_t>(
+      std::clamp<double>(std::llround(static_cast<double>(n) * p.expected_replicas / target), 1.0,
+                         static_cast<double>(n)));
+  const uint64_t sample_n = std::min<uint64_t>(
+      n, p.sample_rows != 0 ? p.sample_rows : std::max<uint64_t>(100000, uint64_t{20} * num_c));
+  const unsigned threads =
+      p.threads != 0 ? p.threads : std::max(1u, std::thread::hardware_concurrency());
+
+  // (a) Uniform sample: Bernoulli selection of each row, read chunk by chunk.
+  auto t = Clock::now();
+  std::vector<float> sample;
+  {
+    std::mt19937_64 rng(p.seed);
+    std::bernoulli_distribution pick(static_cast<double>(sample_n) / n);
+    std::vector<uint32_t> rows;
+    rows.reserve(sample_n + sample_n / 10 + 16);
+    for (uint64_t r = 0; r < n; ++r) {
+      if (sample_n == n || pick(rng)) rows.push_back(static_cast<uint32_t>(r));
+    }
+    sample.resize(rows.size() * dim);
+    std::vector<uint8_t> chunk;
+    size_t next = 0;
+    for (uint64_t first = 0; first < n && next < rows.size(); first += p.chunk_rows) {
+      const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
+      if (rows[next] >= first + cnt) continue;
+      chunk.resize(cnt * row_bytes);
+      VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
+      for (; next < rows.size() && rows[next] < first + cnt; ++next) {
+        index::RowsToFloat(chunk.data() + (rows[next] - first) * row_bytes, 1, dim, dtype,
+                           sample.data() + next * dim);
+      }
+    }
+    st.sample_rows = rows.size();
+  }
+  st.seconds_sample = Since(t);
+
+  // (b) Hierarchical balanced k-means on the sample.
+  t = Clock::now();
+  index::KMeansParams kp;
+  kp.num_centroids = num_c;
+  kp.max_cluster_points = static_cast<uint32_t>(std::max<double>(
+      1.0, static_cast<double>(max_list) / p.expected_replicas * st.sample_rows / n));
+  kp.niter = p.kmeans_iters;
+  kp.seed = p.seed;
+  VECTORD_ASSIGN_OR_RETURN(index::KMeansResult km,
+                           index::HierarchicalKMeans(sample.data(), st.sample_rows, dim, kp));
+  st.seconds_kmeans = Since(t);
+  const uint32_t lists = km.k();
+  st.lists = lists;
+
+  // (c) Navigation structure.
+  t = Clock::now();
+  SpannMeta meta;
+  meta.dim = dim;
+  meta.dtype = dtype;
+  meta.metric = p.metric;
+  meta.layout = p.layout;
+  meta.residual = pq;
+  meta.rows = n;
+  VECTORD_ASSIGN_OR_RETURN(
+      meta.centroids, index::CentroidIndex::Build(p.navigation, km.centroids.data(), lists, dim,
+                                                  km.group, km.group_centroids));
+  st.seconds_navigation = Since(t);
+  const size_t ram_cluster =
+      sample.size() * 4 + size_t{st.sample_rows} * 8 + km.centroids.size() * 4 * 2;
+  km = index::KMeansResult();
+
+  // (d) PQ on residuals of (at most 65536) sample rows to their nearest centroid.
+  t = Clock::now();
+  if (pq) {
+    // 4-bit codebooks (16 centroids per subspace) need far fewer training rows than 8-bit ones.
+    const size_t pp_train_rows = p.layout == index::PostingLayout::kPq4 ? 32768 : 65536;
+    const size_t tn = std::min<size_t>(st.sample_rows, pp_train_rows);
+    std::vector<float> train(tn * dim);
+    std::vector<uint32_t> label(tn);
+    const float* cents = meta.centroids->centroids().data();
+    VECTORD_RETURN_IF_ERROR(
+        index::AssignNearest(sample.data(), tn, cents, lists, dim, label.data(), nullptr));
+    for (size_t i = 0; i < tn; ++i) {
+      for (uint32_t j = 0; j < dim; ++j) {
+        train[i * dim + j] = sample[i * dim + j] - cents[size_t{label[i]} * dim + j];
+      }
+    }
+    index::PqParams pp;
+    pp.dim = dim;
+    pp.m = m;
+    pp.nbits = p.layout == index::PostingLayout::kPq4 ? 4 : 8;
+    VECTORD_ASSIGN_OR_RETURN(auto trained,
+                             index::ProductQuantizer::Train(pp, train.data(), tn, p.seed, 1));
+    meta.pq = std::make_unique<index::ProductQuantizer>(std::move(trained));
+  }
+  st.seconds_pq = Since(t);
+  std::vector<float>().swap(sample);
+
+  // (e) Assignment pass over all rows, into sorted runs.
+  t = Clock::now();
+  const size_t rec = 8 + code_bytes;
+  const size_t run_cap = std::max<size_t>(1024, p.sort_buffer_bytes / (rec + 16));
+  std::vector<uint8_t> run(run_cap * rec);
+  size_t run_n = 0;
+  std::vector<std::pair<uint64_t, uint32_t>> keys;
+  std::vector<std::string> run_paths;
+  const uint32_t max_rep = std::max<uint32_t>(1, std::min<uint32_t>(p.assign.max_replicas, 8));
+  const uint32_t ncand = std::max(p.assign_candidates, max_rep);
+  std::vector<std::vector<uint8_t>> thread_recs(threads);
+  std::vector<std::vector<uint32_t>> thread_hits(threads, std::vector<uint32_t>(lists, 0));
+  std::vector<uint8_t> chunk;
+  index::CentroidSearchParams csp;
+  csp.tree_groups = 16;  // assignment wants the true nearest lists: search wider than queries do
+  csp.ef = 96;
+
+  auto sort_run = [&]() {
+    keys.resize(run_n);
+    for (size_t i = 0; i < run_n; ++i) keys[i] = {KeyOf(&run[i * rec]), static_cast<uint32_t>(i)};
+    std::sort(keys.begin(), keys.end());
+  };
+  auto spill = [&]() -> Status {
+    sort_run();
+    const std::string path = dir + "/spann_sort." + std::to_string(run_paths.size()) + ".tmp";
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) return Status::IOError("create '" + path + "': " + std::strerror(errno));
+    run_paths.push_back(path);
+    bool ok = true;
+    for (const auto& k : keys) ok = ok && std::fwrite(&run[size_t{k.second} * rec], rec, 1, f) == 1;
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok) return Status::IOError("write '" + path + "' failed");
+    run_n = 0;
+    return Status::OK();
+  };
+
+  for (uint64_t first = 0; first < n; first += p.chunk_rows) {
+    const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
+    chunk.resize(cnt * row_bytes);
+    VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
+    auto work = [&](unsigned ti) {
+      std::vector<float> x(dim), resid(dim);
+      std::vector<index::CentroidHit> hits;
+      uint32_t chosen[8];
+      std::vector<uint8_t>& out = thread_recs[ti];
+      std::vector<uint32_t>& hc = thread_hits[ti];
+      out.clear();
+      const uint64_t b = cnt * ti / threads, e = cnt * (ti + 1) / threads;
+      index::AssignParams ap = p.assign;
+      ap.max_replicas = max_rep;
+      for (uint64_t i = b; i < e; ++i) {
+        const uint8_t* raw = chunk.data() + i * row_bytes;
+        index::RowsToFloat(raw, 1, dim, dtype, x.data());
+        meta.centroids->Search(x.data(), ncand, csp, &hits);
+        for (size_t h = 0; h < hits.size() && h < 8; ++h) hc[hits[h].id]++;
+        const uint32_t nc = index::SelectReplicas(hits.data(), static_cast<uint32_t>(hits.size()),
+                                                  *meta.centroids, ap, chosen);
+        const uint32_t row = static_cast<uint32_t>(first + i);
+        for (uint32_t c = 0; c < nc; ++c) {
+          const size_t at = out.size();
+          out.resize(at + rec);
+          std::memcpy(&out[at], &chosen[c], 4);
+          std::memcpy(&out[at + 4], &row, 4);
+          if (!pq) {
+            std::memcpy(&out[at + 8], raw, row_bytes);
+          } else {
+            const float* cent = meta.centroids->centroid(chosen[c]);
+            for (uint32_t j = 0; j < dim; ++j) resid[j] = x[j] - cent[j];
+            meta.pq->Encode(resid.data(), 1, &out[at + 8]);
+          }
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned ti = 1; ti < threads; ++ti) pool.emplace_back(work, ti);
+    work(0);
+    for (auto& th : pool) th.join();
+    for (unsigned ti = 0; ti < threads; ++ti) {
+      const auto& recs = thread_recs[ti];
+      for (size_t off = 0; off < recs.size(); off += rec) {
+        if (run_n == run_cap) VECTORD_RETURN_IF_ERROR(spill());
+        std::memcpy(&run[run_n * rec], &recs[off], rec);
+        ++run_n;
+        ++st.entries;
+      }
+    }
+    if (progress) progress(first + cnt, n);
+  }
+  meta.list_hits.assign(lists, 0);
+  for (const auto& hc : thread_hits) {
+    for (uint32_t l = 0; l < lists; ++l) meta.list_hits[l] += hc[l];
+  }
+  st.seconds_assign = Since(t);
+
+  // (f) Merge runs by (list, row) and write the posting file.
+  t = Clock::now();
+  const std::string post_path = dir + "/" + kSpannPostingFile;
+  VECTORD_ASSIGN_OR_RETURN(auto writer,
+                           storage::PostingFileWriter::Create(post_path, lists, code_bytes,
+                                                              static_cast<uint32_t>(p.layout), ""));
+  ListWriter lw(writer.get(), codec, lists);
+  Status ws;
+  if (run_paths.empty()) {
+    sort_run();
+    for (const auto& k : keys) {
+      ws = lw.Add(&run[size_t{k.second} * rec]);
+      if (!ws.ok()) break;
+    }
+  } else {
+    if (run_n > 0) VECTORD_RETURN_IF_ERROR(spill());
+    std::vector<uint8_t>().swap(run);
+    std::vector<std::pair<uint64_t, uint32_t>>().swap(keys);
+    std::vector<std::unique_ptr<RunReader>> readers;
+    const size_t per_run = std::max<size_t>(64 << 10, (p.sort_buffer_bytes / 2) / run_paths.size());
+    using HeapItem = std::pair<uint64_t, uint32_t>;
+    std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap;
+    for (const auto& path : run_paths) {
+      FILE* f = std::fopen(path.c_str(), "rb");
+      if (f == nullptr) return Status::IOError("open '" + path + "': " + std::strerror(errno));
+      readers.push_back(std::make_unique<RunReader>(f, rec, per_run));
+      if (const uint8_t* r = readers.back()->Peek()) {
+        heap.push({KeyOf(r), static_cast<uint32_t>(readers.size() - 1)});
+      }
+    }
+    while (!heap.empty() && ws.ok()) {
+      const uint32_t ri = heap.top().second;
+      heap.pop();
+      ws = lw.Add(readers[ri]->Peek());
+      readers[ri]->Next();
+      if (const uint8_t* r = readers[ri]->Peek()) heap.push({KeyOf(r), ri});
+    }
+    readers.clear();
+    for (const auto& path : run_paths) std::remove(path.c_str());
+  }
+  st.sort_runs = run_paths.size();
+  if (ws.ok()) ws = lw.Flush();
+  VECTORD_RETURN_IF_ERROR(ws.WithContext("SPANN build '" + dir + "'"));
+  VECTORD_RETURN_IF_ERROR(writer->Finish());
+  st.posting_file_bytes = writer->bytes_written();
+  st.posting_pages = lw.pages();
+
+  // List statistics.
+  std::vector<uint32_t> counts = lw.counts();
+  std::sort(counts.begin(), counts.end());
+  st.rows = n;
+  st.list_min = counts.front();
+  st.list_max = counts.back();
+  st.list_p99 = counts[std::min<size_t>(counts.size() - 1, counts.size() * 99 / 100)];
+  st.list_mean = static_cast<double>(st.entries) / lists;
+  st.avg_replicas = static_cast<double>(st.entries) / n;
+
+  // Build RAM formula: max(clustering phase, assignment phase); docs/spann.md "Build RAM".
+  const size_t ram_assign = meta.centroids->MemoryBytes() +
+                            (meta.pq ? meta.pq->centroids().size() * 4 : 0) +
+                            size_t{threads} * lists * 4 +                         // probe counters
+                            size_t{p.chunk_rows} * (row_bytes + max_rep * rec) +  // chunk, records
+                            run_cap * (rec + 16) +                                // sort run + keys
+                            size_t{lists} * 16;  // posting directory
+  st.ram_formula_bytes = std::max(ram_cluster, ram_assign);
+
+  nlohmann::json info = {{"layout", index::PostingLayoutName(p.layout)},
+                         {"pq_m", m},
+                         {"navigation", index::CentroidIndexKindName(p.navigation)},
+                         {"target_list_entries", target},
+                         {"max_list_entries", max_list},
+                         {"closure_eps", p.assign.closure_eps},
+                         {"rng_factor", p.assign.rng_factor},
+                         {"max_replicas", max_rep},
+                         {"assign_candidates", ncand},
+                         {"seed", p.seed}};
+  st.seconds_write = Since(t);
+  st.seconds_total = Since(t_start);
+  st.peak_rss_bytes = PeakRssBytes();
+  info["stats"] = nlohmann::json::parse(st.ToJson());
+  meta.build_info = info.dump();
+  VECTORD_RETURN_IF_ERROR(WriteSpannMeta(dir, meta));
+  struct stat sb;
+  if (::stat((dir + "/" + kSpannCentroidFile).c_str(), &sb) == 0) {
+    st.centroid_file_bytes = static_cast<uint64_t>(sb.st_size);
+  }
+  return st;
+}
+
+}  // namespace vectord

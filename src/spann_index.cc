@@ -1,0 +1,425 @@
+// SPANN search (see spann_index.h and docs/spann.md "Search").
+#include "src/spann_index.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "index/distance.h"
+#include "index/fast_scan.h"
+#include "storage/aligned_buffer.h"
+#include "storage/io_reader.h"
+#include "storage/posting_file.h"
+#include "storage/vector_file.h"
+
+namespace vectord {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Us(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::micro>(b - a).count();
+}
+
+// Open-addressing set of row ids, cleared in O(1) per query by a generation stamp.
+class VisitedSet {
+ public:
+  void Reset(size_t expected) {
+    size_t cap = 1024;
+    while (cap < 2 * expected) cap <<= 1;
+    if (cap > keys_.size()) {
+      keys_.assign(cap, 0);
+      gen_.assign(cap, 0);
+      cur_ = 0;
+    }
+    mask_ = keys_.size() - 1;
+    if (++cur_ == 0) {
+      std::fill(gen_.begin(), gen_.end(), 0);
+      cur_ = 1;
+    }
+  }
+  // True when `k` was not in the set (and is now).
+  bool Insert(uint32_t k) {
+    size_t h = (k * 0x9E3779B1u) & mask_;
+    while (gen_[h] == cur_) {
+      if (keys_[h] == k) return false;
+      h = (h + 1) & mask_;
+    }
+    gen_[h] = cur_;
+    keys_[h] = k;
+    return true;
+  }
+
+ private:
+  std::vector<uint32_t> keys_, gen_;
+  uint32_t cur_ = 0;
+  size_t mask_ = 0;
+};
+
+// Per-thread search state: the IoReaders and every buffer, reused across queries.
+struct Scratch {
+  std::unique_ptr<storage::IoReader> reader[2];  // [0] io_uring (or its fallback), [1] pread
+  storage::AlignedBuffer pages, rerank;
+  std::vector<storage::IoReader::Request> reqs;
+  std::vector<uint64_t> page_off;  // offset in `pages` of each probed list (~0 when cached)
+  std::vector<uint8_t> payload;
+  std::vector<uint16_t> acc;
+  std::vector<float> dist, lut, qr;
+  std::vector<index::CentroidHit> hits;
+  VisitedSet visited;
+};
+
+Scratch& TlsScratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+Result<storage::IoReader*> ReaderFor(Scratch* s, bool force_pread) {
+  auto& r = s->reader[force_pread ? 1 : 0];
+  if (!r) {
+    storage::IoReaderOptions o;
+    o.force_pread = force_pread;
+    VECTORD_ASSIGN_OR_RETURN(r, storage::IoReader::Create(o));
+  }
+  return r.get();
+}
+
+bool Allowed(const SpannSearchParams& p, uint32_t row) {
+  if (p.filter != nullptr) {
+    if (p.filter->allowed != nullptr) {
+      if (!p.filter->allowed->contains(row)) return false;
+    } else if (p.filter->live_bits != nullptr) {
+      if (((p.filter->live_bits[row >> 6] >> (row & 63)) & 1) == 0) return false;
+    }
+  }
+  return !p.accept || p.accept(row);
+}
+
+// Bounded max-heap of (distance, row): keeps the `cap` smallest distances.
+class TopHeap {
+ public:
+  explicit TopHeap(size_t cap) : cap_(cap) {}
+  bool Full() const { return h_.size() >= cap_; }
+  float Worst() const { return h_.front().first; }
+  void Push(float d, uint32_t row) {
+    if (h_.size() < cap_) {
+      h_.emplace_back(d, row);
+      std::push_heap(h_.begin(), h_.end());
+    } else if (std::make_pair(d, row) < h_.front()) {
+      std::pop_heap(h_.begin(), h_.end());
+      h_.back() = {d, row};
+      std::push_heap(h_.begin(), h_.end());
+    }
+  }
+  // Best first (ties: lower row).
+  std::vector<std::pair<float, uint32_t>> Sorted() {
+    std::sort(h_.begin(), h_.end());
+    return std::move(h_);
+  }
+
+ private:
+  size_t cap_;
+  std::vector<std::pair<float, uint32_t>> h_;
+};
+
+}  // namespace
+
+void SpannSearchStats::Add(const SpannSearchStats& o) {
+  lists_probed += o.lists_probed;
+  lists_cached += o.lists_cached;
+  pages_read += o.pages_read;
+  rerank_pages += o.rerank_pages;
+  candidates += o.candidates;
+  distances += o.distances;
+  us_navigate += o.us_navigate;
+  us_io += o.us_io;
+  us_scan += o.us_scan;
+  us_rerank += o.us_rerank;
+  us_total += o.us_total;
+}
+
+SpannIndex::~SpannIndex() {
+  if (vec_fd_ >= 0) ::close(vec_fd_);
+  if (vec_tail_fd_ >= 0) ::close(vec_tail_fd_);
+}
+
+Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
+                                                     const SpannOpenOptions& options) {
+  std::unique_ptr<SpannIndex> idx(new SpannIndex());
+  idx->options_ = options;
+  VECTORD_ASSIGN_OR_RETURN(idx->meta_, ReadSpannMeta(dir));
+  const SpannMeta& m = idx->meta_;
+  VECTORD_ASSIGN_OR_RETURN(idx->postings_, storage::PostingFile::Open(dir + "/" + kSpannPostingFile,
+                                                                      options.force_buffered));
+  const auto& pf = *idx->postings_;
+  idx->record_bytes_ = m.dim * static_cast<uint32_t>(DataTypeSize(m.dtype));
+  const uint32_t pq_m = m.pq ? m.pq->params().m : 0;
+  if (pf.num_lists() != m.num_lists() || pf.layout_tag() != static_cast<uint32_t>(m.layout)) {
+    return Status::Corruption("SPANN index '" + dir + "': posting file has " +
+                              std::to_string(pf.num_lists()) + " lists of layout " +
+                              std::to_string(pf.layout_tag()) + ", centroid file " +
+                              std::to_string(m.num_lists()) + " of layout " +
+                              std::to_string(static_cast<uint32_t>(m.layout)));
+  }
+  idx->codec_ = std::make_unique<index::PostingCodec>(m.layout, pf.entry_bytes(), pq_m);
+  if (m.layout != index::PostingLayout::kFull) {
+    if (options.vector_file.empty()) {
+      return Status::InvalidArgument("SPANN index '" + dir +
+                                     "' stores PQ codes: its vector file is needed to re-rank");
+    }
+    struct stat sb;
+    if (::stat(options.vector_file.c_str(), &sb) != 0) {
+      return Status::NotFound("vector file '" + options.vector_file + "' of SPANN index '" + dir +
+                              "' is missing");
+    }
+    {
+      VECTORD_ASSIGN_OR_RETURN(auto vf,
+                               storage::VectorFile::Open(options.vector_file, m.dim, m.dtype));
+      if (vf->rows() < m.rows) {
+        return Status::Corruption("vector file '" + options.vector_file + "' holds " +
+                                  std::to_string(vf->rows()) + " rows, the SPANN index " +
+                                  std::to_string(m.rows));
+      }
+    }
+    int fd = -1;
+    if (!options.force_buffered) {
+      fd = ::open(options.vector_file.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    }
+    if (fd < 0) fd = ::open(options.vector_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return Status::IOError("open '" + options.vector_file + "': " + std::strerror(errno));
+    }
+    idx->vec_fd_ = fd;
+    idx->vec_tail_fd_ = ::open(options.vector_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (idx->vec_tail_fd_ < 0) {
+      return Status::IOError("open '" + options.vector_file + "': " + std::strerror(errno));
+    }
+    idx->vec_file_bytes_ = static_cast<uint64_t>(sb.st_size);
+  }
+  // Static cache of hot lists: highest build-time probe count per page first.
+  idx->cache_.resize(m.num_lists());
+  if (options.cache_bytes > 0) {
+    std::vector<std::pair<double, uint32_t>> order;
+    for (uint32_t l = 0; l < m.num_lists(); ++l) {
+      if (pf.info(l).bytes == 0) continue;
+      order.emplace_back(-static_cast<double>(m.list_hits[l]) / pf.info(l).pages, l);
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [score, l] : order) {
+      if (idx->cache_bytes_ + pf.info(l).bytes > options.cache_bytes) continue;
+      VECTORD_RETURN_IF_ERROR(pf.ReadList(l, &idx->cache_[l]));
+      index::PostingView v;
+      VECTORD_RETURN_IF_ERROR(
+          idx->codec_->View(idx->cache_[l].data(), idx->cache_[l].size(), l, &v));
+      idx->cache_bytes_ += idx->cache_[l].size();
+    }
+  }
+  return idx;
+}
+
+size_t SpannIndex::ResidentBytes() const {
+  return meta_.centroids->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
+         size_t{meta_.num_lists()} * sizeof(storage::PostingListInfo);
+}
+
+uint64_t SpannIndex::PostingFileBytes() const { return postings_->file_bytes(); }
+bool SpannIndex::direct_io() const { return postings_->direct_io(); }
+
+Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t k,
+                                                        const SpannSearchParams& params,
+                                                        SpannSearchStats* stats) const {
+  SpannSearchStats local;
+  SpannSearchStats* st = stats != nullptr ? stats : &local;
+  *st = SpannSearchStats();
+  std::vector<index::Neighbor> out;
+  if (k == 0 || meta_.rows == 0) return out;
+  const auto t0 = Clock::now();
+  Scratch& s = TlsScratch();
+  meta_.centroids->Search(q, std::max<uint32_t>(1, params.nprobe), params.navigation, &s.hits);
+  std::vector<uint32_t> probe;
+  probe.reserve(s.hits.size());
+  const float limit = params.eps > 0 && !s.hits.empty()
+                          ? s.hits[0].dist * (1 + params.eps) * (1 + params.eps)
+                          : std::numeric_limits<float>::infinity();
+  uint64_t budget_pages = 0;
+  for (const auto& h : s.hits) {
+    if (h.dist > limit) break;
+    const uint32_t pages = cache_[h.id].empty() ? postings_->info(h.id).pages : 0;
+    if (params.max_pages > 0 && !probe.empty() && budget_pages + pages > params.max_pages) break;
+    budget_pages += pages;
+    probe.push_back(h.id);
+  }
+  const auto t1 = Clock::now();
+  st->us_navigate = Us(t0, t1);
+  Status status = ReadAndScan(q, k, params, probe, st, &out);
+  st->us_total = Us(t0, Clock::now());
+  if (!status.ok()) return status;
+  return out;
+}
+
+Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchParams& params,
+                               const std::vector<uint32_t>& probe, SpannSearchStats* st,
+                               std::vector<index::Neighbor>* out) const {
+  Scratch& s = TlsScratch();
+  VECTORD_ASSIGN_OR_RETURN(storage::IoReader * reader, ReaderFor(&s, options_.force_pread));
+  const auto& pf = *postings_;
+  const bool ip = meta_.metric != Distance::kEuclid;
+  const uint32_t dim = meta_.dim;
+
+  // One batch for every probed list not in the cache.
+  auto t = Clock::now();
+  s.reqs.clear();
+  s.page_off.assign(probe.size(), ~uint64_t{0});
+  uint64_t total = 0, entries = 0;
+  for (size_t i = 0; i < probe.size(); ++i) {
+    const auto& info = pf.info(probe[i]);
+    entries += info.count;
+    if (!cache_[probe[i]].empty() || info.pages == 0) continue;
+    s.page_off[i] = total;
+    total += pf.list_read_bytes(probe[i]);
+  }
+  s.pages.Resize(total);
+  for (size_t i = 0; i < probe.size(); ++i) {
+    if (s.page_off[i] == ~uint64_t{0}) continue;
+    s.reqs.push_back({pf.direct_fd(), pf.list_offset(probe[i]),
+                      static_cast<uint32_t>(pf.list_read_bytes(probe[i])),
+                      s.pages.data() + s.page_off[i]});
+  }
+  const uint64_t pages_before = reader->pages_read();
+  if (!s.reqs.empty()) VECTORD_RETURN_IF_ERROR(reader->ReadBatch(s.reqs.data(), s.reqs.size()));
+  st->pages_read += reader->pages_read() - pages_before;
+  auto t2 = Clock::now();
+  st->us_io = Us(t, t2);
+
+  // Scan.
+  const bool pq = meta_.layout != index::PostingLayout::kFull;
+  const uint32_t cap = pq ? std::max(k, params.rerank) : k;
+  TopHeap heap(cap);
+  s.visited.Reset(std::min<uint64_t>(entries, 1u << 22));
+  const uint32_t m = pq ? meta_.pq->params().m : 0;
+  const uint32_t ksub = pq ? meta_.pq->ksub() : 0;
+  if (pq) {
+    s.lut.resize(size_t{m} * ksub);
+    s.qr.resize(dim);
+  }
+  for (size_t i = 0; i < probe.size(); ++i) {
+    const uint32_t l = probe[i];
+    const auto& info = pf.info(l);
+    if (info.count == 0) continue;
+    const uint8_t* payload;
+    size_t bytes;
+    if (!cache_[l].empty()) {
+      payload = cache_[l].data();
+      bytes = cache_[l].size();
+      st->lists_cached++;
+    } else {
+      s.payload.resize(info.bytes);
+      VECTORD_RETURN_IF_ERROR(pf.DecodeList(l, s.pages.data() + s.page_off[i], s.payload.data()));
+      payload = s.payload.data();
+      bytes = info.bytes;
+    }
+    index::PostingView v;
+    VECTORD_RETURN_IF_ERROR(codec_->View(payload, bytes, l, &v));
+    st->lists_probed++;
+    st->candidates += v.count;
+    s.dist.resize(v.count);
+    if (!pq) {
+      index::ScanFull(v, q, dim, meta_.dtype, ip, s.dist.data());
+      st->distances += v.count;
+    } else {
+      // Residual PQ: L2 tables for q - c_l; IP tables for q plus the <q, c_l> bias.
+      const float* c = meta_.centroids->centroid(l);
+      float bias = 0;
+      if (ip) {
+        bias = index::IpF32(q, c, dim);
+        meta_.pq->ComputeLut(q, index::PqMetric::kIP, s.lut.data());
+      } else {
+        for (uint32_t j = 0; j < dim; ++j) s.qr[j] = q[j] - c[j];
+        meta_.pq->ComputeLut(s.qr.data(), index::PqMetric::kL2, s.lut.data());
+      }
+      if (meta_.layout == index::PostingLayout::kPq4) {
+        const index::QuantizedLut qlut = index::QuantizeLut(s.lut.data(), m);
+        s.acc.resize((size_t{v.count} + 31) / 32 * 32);
+        index::ScanPq4(v, m, qlut, s.acc.data());
+        for (uint32_t e = 0; e < v.count; ++e) s.dist[e] = index::FastScanToFloat(qlut, s.acc[e]);
+      } else {
+        index::ScanPq8(v, m, s.lut.data(), s.dist.data());
+      }
+      if (ip) {
+        for (uint32_t e = 0; e < v.count; ++e) s.dist[e] = -(bias + s.dist[e]);
+      }
+    }
+    for (uint32_t e = 0; e < v.count; ++e) {
+      const float d = s.dist[e];
+      if (heap.Full() && d >= heap.Worst()) continue;
+      const uint32_t row = v.id(e);
+      if (row >= meta_.rows) {
+        return Status::Corruption("SPANN posting list " + std::to_string(l) + " in '" + pf.path() +
+                                  "' names row " + std::to_string(row) + " of " +
+                                  std::to_string(meta_.rows));
+      }
+      if (!Allowed(params, row) || !s.visited.Insert(row)) continue;
+      heap.Push(d, row);
+    }
+  }
+  auto t3 = Clock::now();
+  st->us_scan = Us(t2, t3);
+  std::vector<std::pair<float, uint32_t>> cands = heap.Sorted();
+
+  if (pq && !cands.empty()) {
+    // Re-rank: one read per candidate of the aligned page span holding its record.
+    const uint32_t rec = record_bytes_ + 4;
+    const uint32_t slot = static_cast<uint32_t>(storage::AlignedBuffer::RoundUp(rec) + 4096);
+    s.rerank.Resize(size_t{slot} * cands.size());
+    s.reqs.clear();
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const uint64_t off = storage::VectorFile::RecordOffset(cands[i].second, record_bytes_);
+      const uint64_t begin = off & ~uint64_t{4095};
+      const uint64_t end = (off + rec + 4095) & ~uint64_t{4095};
+      if (end > vec_file_bytes_) {
+        // The span passes the end of the file (O_DIRECT needs whole pages): read just the record.
+        uint8_t* dst = s.rerank.data() + size_t{slot} * i + (off & 4095);
+        if (::pread(vec_tail_fd_, dst, rec, static_cast<off_t>(off)) != static_cast<ssize_t>(rec)) {
+          return Status::IOError("read of row " + std::to_string(cands[i].second) + " from '" +
+                                 options_.vector_file + "' failed");
+        }
+        continue;
+      }
+      s.reqs.push_back(
+          {vec_fd_, begin, static_cast<uint32_t>(end - begin), s.rerank.data() + size_t{slot} * i});
+    }
+    const uint64_t before = reader->pages_read();
+    VECTORD_RETURN_IF_ERROR(reader->ReadBatch(s.reqs.data(), s.reqs.size()));
+    st->rerank_pages = reader->pages_read() - before;
+    st->pages_read += st->rerank_pages;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const uint32_t row = cands[i].second;
+      const uint64_t off = storage::VectorFile::RecordOffset(row, record_bytes_);
+      const uint8_t* r = s.rerank.data() + size_t{slot} * i + (off & 4095);
+      if (!storage::VectorFile::VerifyRecord(row, r, record_bytes_)) {
+        return Status::Corruption("vector file '" + options_.vector_file +
+                                  "': checksum mismatch in row " + std::to_string(row) +
+                                  " at offset " + std::to_string(off));
+      }
+      cands[i].first = index::RowDistance(q, r, dim, meta_.dtype, ip);
+    }
+    st->distances += cands.size();
+    std::sort(cands.begin(), cands.end());
+    st->us_rerank = Us(t3, Clock::now());
+  }
+  const size_t n = std::min<size_t>(k, cands.size());
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float d = cands[i].first;
+    (*out)[i] = {ip ? -d : std::sqrt(std::max(0.0f, d)), cands[i].second};
+  }
+  return Status::OK();
+}
+
+}  // namespace vectord

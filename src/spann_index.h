@@ -1,0 +1,109 @@
+// SpannIndex: search over a built SPANN index (spann_builder.h). Centroids, their navigation
+// structure and the PQ codebooks live in RAM; posting lists are read from SSD with one IoReader
+// batch per query (io_uring, O_DIRECT); PQ candidates are re-ranked with exact distances read
+// from the collection's vector file in one more batch. Thread-safe: any number of concurrent
+// Search calls (each thread keeps its own IoReader and buffers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/flat_search.h"
+#include "src/spann_meta.h"
+#include "vectord/status.h"
+
+namespace vectord {
+namespace storage {
+class PostingFile;
+}
+
+struct SpannOpenOptions {
+  // The vector file whose rows were indexed (docs/formats.md "Vector file"); re-ranking of PQ
+  // layouts reads it. Required for kPq4/kPq8, unused for kFull.
+  std::string vector_file;
+  // RAM for hot posting lists, bytes (default 0 = none). Lists are picked once at Open by their
+  // build-time probe counts per page (a static cache: no locks on the search path).
+  size_t cache_bytes = 0;
+  // Use buffered reads instead of O_DIRECT (tests; the page cache then hides SSD reads).
+  bool force_buffered = false;
+  // Use the pread thread pool even where io_uring works (tests, benchmarks).
+  bool force_pread = false;
+};
+
+struct SpannSearchParams {
+  // Most posting lists probed (default 32).
+  uint32_t nprobe = 32;
+  // Query-aware pruning: keep list i while dist(q, c_i) <= (1 + eps) * dist(q, c_1), non-squared
+  // L2 (default 0.6; <= 0 disables the rule).
+  float eps = 0.6f;
+  // PQ layouts: candidates re-ranked with exact distances (default 64; at least k).
+  uint32_t rerank = 64;
+  // Page budget for posting lists: lists are dropped (farthest first) once their pages would pass
+  // it (default 0 = no budget).
+  uint32_t max_pages = 0;
+  // Rows that may be returned (deleted rows are excluded the same way). Null = all.
+  const index::RowFilter* filter = nullptr;
+  std::function<bool(InternalId)> accept;  // checked after `filter` when set
+  index::CentroidSearchParams navigation;
+};
+
+struct SpannSearchStats {
+  uint32_t lists_probed = 0;
+  uint32_t lists_cached = 0;  // of lists_probed, served from the RAM cache
+  uint64_t pages_read = 0;    // 4 KiB pages: posting lists + re-rank reads
+  uint64_t rerank_pages = 0;
+  uint64_t candidates = 0;  // entries scanned (replicas included)
+  uint64_t distances = 0;   // exact distance computations (centroids excluded)
+  double us_navigate = 0, us_io = 0, us_scan = 0, us_rerank = 0, us_total = 0;
+  void Add(const SpannSearchStats& o);
+};
+
+class SpannIndex {
+ public:
+  static Result<std::unique_ptr<SpannIndex>> Open(const std::string& dir,
+                                                  const SpannOpenOptions& options);
+  ~SpannIndex();
+  SpannIndex(const SpannIndex&) = delete;
+  SpannIndex& operator=(const SpannIndex&) = delete;
+
+  // Top-k rows best-first with Qdrant scores (Euclid: L2 distance; Dot/Cosine: inner product).
+  // `query` has dim() floats (normalized for Cosine). Corruption when a page or record checksum
+  // fails: never results from bad bytes.
+  Result<std::vector<index::Neighbor>> Search(const float* query, uint32_t k,
+                                              const SpannSearchParams& params,
+                                              SpannSearchStats* stats = nullptr) const;
+
+  uint32_t dim() const { return meta_.dim; }
+  uint64_t rows() const { return meta_.rows; }
+  uint32_t num_lists() const { return meta_.num_lists(); }
+  index::PostingLayout layout() const { return meta_.layout; }
+  const SpannMeta& meta() const { return meta_; }
+  // RAM of the resident part: centroids + navigation + PQ + per-list directory (excluding cache).
+  size_t ResidentBytes() const;
+  size_t CacheBytes() const { return cache_bytes_; }
+  uint64_t PostingFileBytes() const;
+  bool direct_io() const;
+
+ private:
+  SpannIndex() = default;
+  Status ReadAndScan(const float* q, uint32_t k, const SpannSearchParams& params,
+                     const std::vector<uint32_t>& probe, SpannSearchStats* st,
+                     std::vector<index::Neighbor>* out) const;
+
+  SpannMeta meta_;
+  std::unique_ptr<storage::PostingFile> postings_;
+  std::unique_ptr<index::PostingCodec> codec_;
+  SpannOpenOptions options_;
+  int vec_fd_ = -1;  // O_DIRECT (or buffered) descriptor of the vector file, PQ layouts
+  // Buffered descriptor for records whose page span passes the end of the file (the last page).
+  int vec_tail_fd_ = -1;
+  uint64_t vec_file_bytes_ = 0;
+  uint32_t record_bytes_ = 0;
+  std::vector<std::vector<uint8_t>> cache_;  // decoded payload per cached list, else empty
+  size_t cache_bytes_ = 0;
+};
+
+}  // namespace vectord

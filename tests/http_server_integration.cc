@@ -1,0 +1,846 @@
+// End-to-end tests of the `vectord` executable: starts the real binary on a loopback port with a
+// temporary data dir and drives every route over raw sockets, checking results against a simple
+// in-test model, every bad-input case (status, message, nothing changed), limits, slow clients,
+// keep-alive, graceful shutdown and restart.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  Json json() const { return Json::parse(body, nullptr, false); }
+  std::string error() const {
+    Json j = json();
+    if (j.is_object() && j.contains("status") && j["status"].is_object()) {
+      return j["status"].value("error", "");
+    }
+    return "";
+  }
+};
+
+// A tiny blocking HTTP/1.1 client over one TCP connection.
+class Client {
+ public:
+  explicit Client(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+    int one = 1;
+    if (fd_ >= 0) setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~Client() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return fd_ >= 0; }
+
+  bool SendRaw(const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      ssize_t n = send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += n;
+    }
+    return true;
+  }
+
+  // Reads one response; status 0 if the connection closed first or nothing came within timeout.
+  Reply ReadReply(int timeout_ms = 20000) {
+    Reply r;
+    size_t header_end;
+    while ((header_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill(timeout_ms)) return r;
+    }
+    std::string head = buf_.substr(0, header_end);
+    buf_.erase(0, header_end + 4);
+    size_t line_end = head.find("\r\n");
+    std::string status_line = head.substr(0, line_end);
+    r.status = std::atoi(status_line.substr(9, 3).c_str());
+    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      size_t e = head.find("\r\n", pos);
+      if (e == std::string::npos) e = head.size();
+      std::string line = head.substr(pos, e - pos);
+      size_t colon = line.find(':');
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      r.headers[name] = value;
+      pos = e + 2;
+    }
+    size_t len = std::stoul(r.headers.count("content-length") ? r.headers["content-length"] : "0");
+    while (buf_.size() < len) {
+      if (!Fill(timeout_ms)) return Reply{};
+    }
+    r.body = buf_.substr(0, len);
+    buf_.erase(0, len);
+    return r;
+  }
+
+  Reply Request(const std::string& method, const std::string& target, const std::string& body = "",
+                const std::string& extra_headers = "") {
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n" + extra_headers;
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    req += "\r\n" + body;
+    if (!SendRaw(req)) return Reply{};
+    return ReadReply();
+  }
+
+  // True if the server closed the connection (read returns 0 or error) within timeout_ms.
+  bool ClosedWithin(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char c[256];
+    return recv(fd_, c, sizeof(c), 0) <= 0;
+  }
+
+ private:
+  bool Fill(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char tmp[65536];
+    ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, n);
+    return true;
+  }
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// The vectord process.
+class Server {
+ public:
+  ~Server() { Kill(); }
+
+  void Start(const std::string& data_dir, std::vector<std::string> extra = {}) {
+    int pipefd[2];
+    ASSERT_EQ(pipe(pipefd), 0);
+    std::vector<std::string> args = {std::string(VECTORD_BIN_DIR) + "/vectord",
+                                     "--data-dir",
+                                     data_dir,
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     "0",
+                                     "--io-threads",
+                                     "2",
+                                     "--compute-threads",
+                                     "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      dup2(pipefd[1], 2);
+      close(pipefd[0]);
+      close(pipefd[1]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(pipefd[1]);
+    err_fd_ = pipefd[0];
+    // Wait for "listening on 127.0.0.1:PORT".
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      ReadStderr(200);
+      size_t p = log_.find("listening on 127.0.0.1:");
+      if (p != std::string::npos) {
+        size_t nl = log_.find_first_of(", \n", p + 23);
+        if (nl != std::string::npos) {
+          port_ = std::atoi(log_.substr(p + 23, nl - p - 23).c_str());
+          return;
+        }
+      }
+      int st;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "vectord exited at start: " << log_;
+      }
+    }
+    FAIL() << "vectord did not start: " << log_;
+  }
+
+  // SIGTERM and wait; returns the exit status (or -1).
+  int Stop() {
+    if (pid_ < 0) return -1;
+    kill(pid_, SIGTERM);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    ReadStderr(100);
+    close(err_fd_);
+    err_fd_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  void Kill() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (err_fd_ >= 0) close(err_fd_);
+    err_fd_ = -1;
+  }
+  int port() const { return port_; }
+  const std::string& log() const { return log_; }
+
+ private:
+  void ReadStderr(int timeout_ms) {
+    pollfd p{err_fd_, POLLIN, 0};
+    while (poll(&p, 1, timeout_ms) > 0) {
+      char tmp[4096];
+      ssize_t n = read(err_fd_, tmp, sizeof(tmp));
+      if (n <= 0) break;
+      log_.append(tmp, n);
+      timeout_ms = 10;
+    }
+  }
+  pid_t pid_ = -1;
+  int err_fd_ = -1;
+  int port_ = 0;
+  std::string log_;
+};
+
+std::string TempDir(const std::string& tag) {
+  std::string d =
+      (fs::temp_directory_path() / ("vectord_http_" + tag + "_" + std::to_string(getpid())))
+          .string();
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+constexpr int kDim = 8;
+
+struct ModelPoint {
+  std::vector<float> vec;
+  Json payload;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(TempDir("main"));
+    server_ = new Server();
+    server_->Start(*dir_, {"--max-body-bytes", "1048576", "--read-timeout-s", "2"});
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    delete server_;
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static int port() { return server_->port(); }
+
+  // A collection with n random points (ids 0..n-1), payload {"i": id, "group": id % 3,
+  // "tag": "t<id%2>"}, kept in `model`.
+  static std::map<uint64_t, ModelPoint> MakeCollection(const std::string& name, int n,
+                                                       uint32_t seed) {
+    Client c(port());
+    c.Request("DELETE", "/collections/" + name);
+    Reply r =
+        c.Request("PUT", "/collections/" + name, R"({"vectors":{"size":8,"distance":"Euclid"}})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> d(-1, 1);
+    std::map<uint64_t, ModelPoint> model;
+    Json pts = Json::array();
+    for (int i = 0; i < n; ++i) {
+      ModelPoint p;
+      for (int k = 0; k < kDim; ++k) p.vec.push_back(d(rng));
+      p.payload = {{"i", i}, {"group", i % 3}, {"tag", "t" + std::to_string(i % 2)}};
+      pts.push_back({{"id", i}, {"vector", p.vec}, {"payload", p.payload}});
+      model[i] = p;
+    }
+    r = c.Request("PUT", "/collections/" + name + "/points?wait=true",
+                  Json{{"points", pts}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["result"]["status"], "completed");
+    return model;
+  }
+
+  static uint64_t PointsCount(Client& c, const std::string& name) {
+    Reply r = c.Request("GET", "/collections/" + name);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json()["result"]["points_count"].get<uint64_t>();
+  }
+
+  static std::vector<uint64_t> BruteForce(const std::map<uint64_t, ModelPoint>& model,
+                                          const std::vector<float>& q, size_t k, int group = -1) {
+    std::vector<std::pair<float, uint64_t>> d;
+    for (const auto& [id, p] : model) {
+      if (group >= 0 && p.payload["group"] != group) continue;
+      float s = 0;
+      for (int i = 0; i < kDim; ++i) s += (p.vec[i] - q[i]) * (p.vec[i] - q[i]);
+      d.emplace_back(s, id);
+    }
+    std::sort(d.begin(), d.end());
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < std::min(k, d.size()); ++i) ids.push_back(d[i].second);
+    return ids;
+  }
+
+  static std::vector<uint64_t> Ids(const Json& points) {
+    std::vector<uint64_t> ids;
+    for (const auto& p : points) ids.push_back(p["id"].get<uint64_t>());
+    return ids;
+  }
+
+  static std::string* dir_;
+  static Server* server_;
+};
+std::string* HttpServerTest::dir_ = nullptr;
+Server* HttpServerTest::server_ = nullptr;
+
+TEST_F(HttpServerTest, ServiceEndpoints) {
+  Client c(port());
+  Reply r = c.Request("GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json()["title"], "vectord - vector search engine");
+  EXPECT_TRUE(r.json().contains("version"));
+  EXPECT_EQ(c.Request("GET", "/healthz").status, 200);
+  EXPECT_EQ(c.Request("GET", "/livez").status, 200);
+  EXPECT_EQ(c.Request("GET", "/readyz").status, 200);
+  r = c.Request("GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("vectord_http_requests_total{route=\"GET /readyz\",status=\"200\"} 1"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("vectord_http_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_EQ(r.headers["content-type"].rfind("text/plain", 0), 0u);
+}
+
+TEST_F(HttpServerTest, CollectionLifecycle) {
+  Client c(port());
+  Reply r = c.Request("PUT", "/collections/life",
+                      R"({"vectors":{"size":4,"distance":"Cosine","on_disk":true},
+                          "hnsw_config":{"m":32},"optimizers_config":{"indexing_threshold":1},
+                          "wal_config":{"wal_capacity_mb":8},"shard_number":1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"], true);
+  EXPECT_EQ(r.json()["status"], "ok");
+  EXPECT_TRUE(r.json()["time"].is_number());
+  r = c.Request("PUT", "/collections/life", R"({"vectors":{"size":4,"distance":"Cosine"}})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_NE(r.error().find("already exists"), std::string::npos) << r.body;
+  r = c.Request("GET", "/collections/life");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json info = r.json()["result"];
+  EXPECT_EQ(info["status"], "green");
+  EXPECT_EQ(info["optimizer_status"], "ok");
+  EXPECT_EQ(info["points_count"], 0);
+  EXPECT_EQ(info["config"]["params"]["vectors"]["size"], 4);
+  EXPECT_EQ(info["config"]["params"]["vectors"]["distance"], "Cosine");
+  EXPECT_EQ(info["config"]["params"]["vectors"]["on_disk"], true);
+  EXPECT_EQ(info["config"]["hnsw_config"]["m"], 32);
+  EXPECT_EQ(info["config"]["optimizer_config"]["indexing_threshold"], 1);
+  EXPECT_EQ(info["config"]["wal_config"]["wal_capacity_mb"], 8);
+  EXPECT_TRUE(info["payload_schema"].is_object());
+  r = c.Request("GET", "/collections");
+  bool found = false;
+  Json list = r.json()["result"]["collections"];
+  for (const auto& col : list) found |= col["name"] == "life";
+  EXPECT_TRUE(found) << r.body;
+  EXPECT_EQ(c.Request("GET", "/collections/life/exists").json()["result"]["exists"], true);
+  EXPECT_EQ(c.Request("DELETE", "/collections/life").status, 200);
+  EXPECT_EQ(c.Request("GET", "/collections/life/exists").json()["result"]["exists"], false);
+  r = c.Request("GET", "/collections/life");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.error().find("'life'"), std::string::npos) << r.body;
+  EXPECT_EQ(c.Request("DELETE", "/collections/life").status, 404);
+
+  // Bad creates.
+  struct Case {
+    std::string body;
+    int status;
+    std::string text;
+  };
+  std::vector<Case> cases = {
+      {R"({"vectors":{"a":{"size":4,"distance":"Dot"}}})", 400, "named vectors"},
+      {R"({"vectors":{"size":4,"distance":"Hamming"}})", 400, "Hamming"},
+      {R"({"vectors":{"size":0,"distance":"Dot"}})", 400, "vectors.size"},
+      {R"({"vectors":{"size":-3,"distance":"Dot"}})", 400, "vectors.size"},
+      {R"({"vectors":{"size":100000,"distance":"Dot"}})", 400, "65536"},
+      {R"({"vectors":{"size":4}})", 400, "distance"},
+      {R"({"vectors":{"size":4,"distance":"Dot","datatype":"int3"}})", 400, "int3"},
+      {R"({"vectors":{"size":4,"distance":"Dot"},"colour":1})", 400, "colour"},
+      {R"({"vectors":{"size":4,"distance":"Dot","sise":1}})", 400, "sise"},
+      {R"({})", 400, "vectors"},
+      {"", 400, "empty"},
+      {R"({"vectors":)", 400, "byte 11"},
+  };
+  for (const auto& cs : cases) {
+    r = c.Request("PUT", "/collections/bad", cs.body);
+    EXPECT_EQ(r.status, cs.status) << cs.body << " -> " << r.body;
+    EXPECT_NE(r.error().find(cs.text), std::string::npos) << cs.body << " -> " << r.body;
+  }
+  EXPECT_EQ(c.Request("GET", "/collections/bad/exists").json()["result"]["exists"], false);
+  r = c.Request("PUT", "/collections/bad%2F..", R"({"vectors":{"size":4,"distance":"Dot"}})");
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
+TEST_F(HttpServerTest, UpsertRetrieveSearchAgainstModel) {
+  auto model = MakeCollection("docs", 300, 7);
+  Client c(port());
+  EXPECT_EQ(PointsCount(c, "docs"), 300u);
+
+  // Batch form and UUID ids.
+  const std::string uuid = "550E8400-E29B-41D4-A716-446655440000";
+  Reply r = c.Request("PUT", "/collections/docs/points",
+                      R"({"batch":{"ids":[1000,")" + uuid + R"("],"vectors":[[0,0,0,0,0,0,0,0.5],
+                           [9,9,9,9,9,9,9,9]],"payloads":[{"k":"a"},null]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["status"], "acknowledged");
+  EXPECT_EQ(PointsCount(c, "docs"), 302u);
+  model[1000] = {{0, 0, 0, 0, 0, 0, 0, 0.5f}, {{"k", "a"}}};
+
+  r = c.Request("GET", "/collections/docs/points/" + uuid);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["id"], "550e8400-e29b-41d4-a716-446655440000");
+  EXPECT_EQ(r.json()["result"]["vector"][0], 9.0);
+  r = c.Request("GET", "/collections/docs/points/5");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["payload"], model[5].payload);
+  for (int k = 0; k < kDim; ++k) {
+    EXPECT_FLOAT_EQ(r.json()["result"]["vector"][k].get<float>(), model[5].vec[k]);
+  }
+  r = c.Request("GET", "/collections/docs/points/123456");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.error().find("123456"), std::string::npos);
+  // Remove the far UUID point again so that the model stays simple.
+  r = c.Request("POST", "/collections/docs/points/delete?wait=true",
+                R"({"points":[")" + uuid + R"("]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["status"], "completed");
+
+  // Retrieve with payload selectors.
+  r = c.Request("POST", "/collections/docs/points",
+                R"({"ids":[3, 4, 999999],"with_payload":["i"],"with_vector":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json got = r.json()["result"];
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& p : got) {
+    EXPECT_EQ(p["payload"], Json({{"i", p["id"]}}));
+    EXPECT_EQ(p["vector"].size(), size_t{kDim});
+  }
+  r = c.Request("POST", "/collections/docs/points",
+                R"({"ids":[3],"with_payload":{"exclude":["i"]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"][0]["payload"], Json({{"group", 0}, {"tag", "t1"}}));
+  EXPECT_FALSE(r.json()["result"][0].contains("vector"));
+
+  // Search, query, batches against brute force.
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (int t = 0; t < 10; ++t) {
+    std::vector<float> q(kDim);
+    for (auto& x : q) x = d(rng);
+    auto want = BruteForce(model, q, 10);
+    r = c.Request("POST", "/collections/docs/points/search",
+                  Json{{"vector", q}, {"limit", 10}, {"with_payload", true}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Ids(r.json()["result"]), want);
+    const Json first = r.json()["result"][0];
+    EXPECT_TRUE(first.contains("version"));
+    EXPECT_EQ(first["payload"], model[want[0]].payload);
+    float dist = 0;
+    for (int k = 0; k < kDim; ++k) dist += std::pow(model[want[0]].vec[k] - q[k], 2.0f);
+    EXPECT_NEAR(first["score"].get<float>(), std::sqrt(dist), 1e-4);
+
+    r = c.Request("POST", "/collections/docs/points/query",
+                  Json{{"query", q}, {"limit", 5}, {"offset", 2}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Ids(r.json()["result"]["points"]),
+              std::vector<uint64_t>(want.begin() + 2, want.begin() + 7));
+    EXPECT_FALSE(r.json()["result"]["points"][0].contains("payload"));
+
+    // Filtered query (nearest form) against the filtered model.
+    r = c.Request("POST", "/collections/docs/points/query",
+                  Json{{"query", {{"nearest", q}}},
+                       {"filter", {{"must", {{{"key", "group"}, {"match", {{"value", 1}}}}}}}},
+                       {"limit", 10},
+                       {"using", nullptr},
+                       {"with_vector", true}}
+                      .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Ids(r.json()["result"]["points"]), BruteForce(model, q, 10, 1));
+    EXPECT_EQ(r.json()["result"]["points"][0]["vector"].size(), size_t{kDim});
+  }
+  // Query by point id: that point's vector.
+  r = c.Request("POST", "/collections/docs/points/query", R"({"query": 17, "limit": 3})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Ids(r.json()["result"]["points"]), BruteForce(model, model[17].vec, 3));
+  r = c.Request("POST", "/collections/docs/points/query", R"({"query": 777777})");
+  EXPECT_EQ(r.status, 404) << r.body;
+  // No query: points in id order.
+  r = c.Request("POST", "/collections/docs/points/query", R"({"limit": 3})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Ids(r.json()["result"]["points"]), (std::vector<uint64_t>{0, 1, 2}));
+
+  Json searches = Json::array();
+  Json queries = Json::array();
+  std::vector<std::vector<uint64_t>> wants;
+  for (int t = 0; t < 4; ++t) {
+    std::vector<float> q(kDim);
+    for (auto& x : q) x = d(rng);
+    wants.push_back(BruteForce(model, q, 4));
+    searches.push_back({{"vector", q}, {"limit", 4}});
+    queries.push_back({{"query", q}, {"limit", 4}});
+  }
+  r = c.Request("POST", "/collections/docs/points/search/batch",
+                Json{{"searches", searches}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.json()["result"].size(), 4u);
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(Ids(r.json()["result"][t]), wants[t]);
+  r = c.Request("POST", "/collections/docs/points/query/batch", Json{{"searches", queries}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(Ids(r.json()["result"][t]["points"]), wants[t]);
+
+  // Scroll through everything in pages.
+  std::vector<uint64_t> seen;
+  Json offset = nullptr;
+  for (int page = 0; page < 100; ++page) {
+    Json req = {{"limit", 64}, {"with_payload", false}};
+    if (!offset.is_null()) req["offset"] = offset;
+    r = c.Request("POST", "/collections/docs/points/scroll", req.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    Json page_points = r.json()["result"]["points"];
+    for (const auto& p : page_points) {
+      seen.push_back(p["id"].get<uint64_t>());
+      EXPECT_FALSE(p.contains("payload"));
+    }
+    offset = r.json()["result"]["next_page_offset"];
+    if (offset.is_null()) break;
+  }
+  std::vector<uint64_t> all;
+  for (const auto& [id, p] : model) all.push_back(id);
+  EXPECT_EQ(seen, all);
+  r = c.Request("POST", "/collections/docs/points/scroll", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["points"].size(), 10u);
+  EXPECT_TRUE(r.json()["result"]["points"][0].contains("payload"));
+
+  // Count.
+  r = c.Request("POST", "/collections/docs/points/count",
+                R"({"filter":{"must":[{"key":"tag","match":{"value":"t0"}}]},"exact":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["result"]["count"], 150);
+  r = c.Request("POST", "/collections/docs/points/count", "{}");
+  EXPECT_EQ(r.json()["result"]["count"], model.size());
+}
+
+TEST_F(HttpServerTest, PayloadsIndexesAndDeletes) {
+  auto model = MakeCollection("pay", 30, 3);
+  Client c(port());
+  auto payload_of = [&](int id) {
+    Reply r = c.Request("GET", "/collections/pay/points/" + std::to_string(id));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json()["result"]["payload"];
+  };
+  Reply r = c.Request("POST", "/collections/pay/points/payload?wait=true",
+                      R"({"payload":{"color":"red"},"points":[1,2]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(payload_of(1)["color"], "red");
+  EXPECT_EQ(payload_of(1)["i"], 1);
+  EXPECT_FALSE(payload_of(3).contains("color"));
+  r = c.Request("POST", "/collections/pay/points/payload",
+                R"({"payload":{"deep":1},"points":[1],"key":"nest"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = c.Request("PUT", "/collections/pay/points/payload",
+                R"({"payload":{"only":true},"filter":{"must":[{"key":"i","match":{"value":4}}]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(payload_of(4), Json({{"only", true}}));
+  r = c.Request("POST", "/collections/pay/points/payload/delete",
+                R"({"keys":["color","tag"],"points":[2]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(payload_of(2), Json({{"i", 2}, {"group", 2}}));
+  r = c.Request("POST", "/collections/pay/points/payload/clear", R"({"points":[5]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(payload_of(5).empty());
+
+  r = c.Request("PUT", "/collections/pay/index?wait=true",
+                R"({"field_name":"group","field_schema":"integer"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = c.Request("PUT", "/collections/pay/index",
+                R"({"field_name":"tag","field_schema":{"type":"keyword"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = c.Request("GET", "/collections/pay");
+  Json schema = r.json()["result"]["payload_schema"];
+  EXPECT_EQ(schema["group"]["data_type"], "integer") << r.body;
+  EXPECT_EQ(schema["tag"]["data_type"], "keyword") << r.body;
+  EXPECT_TRUE(schema["group"]["points"].is_number());
+  r = c.Request("PUT", "/collections/pay/index", R"({"field_name":"g","field_schema":"geo"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.error().find("geo"), std::string::npos);
+  r = c.Request("DELETE", "/collections/pay/index/tag");
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = c.Request("GET", "/collections/pay");
+  EXPECT_FALSE(r.json()["result"]["payload_schema"].contains("tag")) << r.body;
+
+  // Delete by filter (group == 0: ids 0,3,...,27 → 10 points) and by id.
+  r = c.Request("POST", "/collections/pay/points/delete?wait=true",
+                R"({"filter":{"must":[{"key":"group","match":{"value":0}}]}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(PointsCount(c, "pay"), 20u);
+  r = c.Request("POST", "/collections/pay/points/delete", R"({"points":[1, 2]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(PointsCount(c, "pay"), 18u);
+  EXPECT_EQ(c.Request("GET", "/collections/pay/points/1").status, 404);
+}
+
+TEST_F(HttpServerTest, BadInputIsRejectedAndChangesNothing) {
+  auto model = MakeCollection("strict", 20, 5);
+  Client c(port());
+  const std::string v8 = "[0,0,0,0,0,0,0,0]";
+  struct Case {
+    std::string method, target, body;
+    int status;
+    std::string text;
+  };
+  std::string deep(100000, '[');
+  std::vector<Case> cases = {
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1,"vector":[1,2]}]})", 400,
+       "vector has 2 dimensions, collection 'strict' expects 8"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":50,"vector":)" + v8 + R"(},{"id":51,"vector":[1,2,3,4,5,6,7]}]})", 400,
+       "point 1 (id 51): vector has 7 dimensions"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":-1,"vector":)" + v8 + "}]}", 400,
+       "negative"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1.5,"vector":)" + v8 + "}]}", 400,
+       "not an integer"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":"not-a-uuid","vector":)" + v8 + "}]}", 400, "not-a-uuid"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1,"vector":[NaN,0,0,0,0,0,0,0]}]})",
+       400, "NaN"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":1,"vector":[1e999,0,0,0,0,0,0,0]}]})", 400, "out of range"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":1,"vector":[1e39,0,0,0,0,0,0,0]}]})", 400, "float32"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1,"vector":["x",0,0,0,0,0,0,0]}]})",
+       400, "points[0].vector"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1,"vector":{"a":[1]}}]})", 400,
+       "named"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":1,"vector":)" + v8 + R"(,"payload":[1]}]})", 400, "payload"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":1,"vector":)" + v8 + R"(,"colour":1}]})", 400, "colour"},
+      {"PUT", "/collections/strict/points", R"({"pointz":[]})", 400, "pointz"},
+      {"PUT", "/collections/strict/points", R"({"points":[{"id":1}]})", 400, "vector"},
+      {"PUT", "/collections/strict/points", R"({"batch":{"ids":[1,2],"vectors":[)" + v8 + "]}}",
+       400, "2 ids but 1 vectors"},
+      {"PUT", "/collections/strict/points",
+       "{\"points\":[{\"id\":1,\"vector\":" + v8 + ",\"payload\":{\"s\":\"\xff\xfe\"}}]}", 400,
+       "UTF-8"},
+      {"PUT", "/collections/strict/points", "{\"points\": [", 400, "byte 12"},
+      {"PUT", "/collections/strict/points",
+       R"({"points":[{"id":1,"vector":)" + v8 + R"(,"payload":{"a":)" + deep, 400, "nesting"},
+      {"POST", "/collections/strict/points/search", deep, 400, "nesting"},
+      {"POST", "/collections/strict/points/search", R"({"vector":[1,2,3]})", 400,
+       "vector: vector has 3 dimensions, collection 'strict' expects 8"},
+      {"POST", "/collections/strict/points/search", R"({"vector":)" + v8 + R"(,"limit":20000})",
+       400, "limit: 20000 exceeds the maximum 10000"},
+      {"POST", "/collections/strict/points/search", R"({"vector":)" + v8 + R"(,"limit":-1})", 400,
+       "limit"},
+      {"POST", "/collections/strict/points/search", R"({"vector":)" + v8 + R"(,"limt":1})", 400,
+       "limt"},
+      {"POST", "/collections/strict/points/search",
+       R"({"vector":)" + v8 + R"(,"filter":{"must":[{"key":"a","match":{"valu":1}}]}})", 400,
+       "filter"},
+      {"POST", "/collections/strict/points/query", R"({"query":"zzz"})", 400, "zzz"},
+      {"POST", "/collections/strict/points/query", R"({"query":[1,2],"using":"image"})", 400,
+       "named vectors"},
+      {"POST", "/collections/strict/points/query", R"({"query":{"recommend":{}}})", 400,
+       "recommend"},
+      {"POST", "/collections/strict/points/query", R"({"query":)" + v8 + R"(,"with_payload":7})",
+       400, "with_payload"},
+      {"POST", "/collections/strict/points/query/batch", R"({"searches":[{"query":[1]}]})", 400,
+       "searches[0].query: vector has 1 dimensions"},
+      {"POST", "/collections/strict/points/scroll", R"({"offset":-5})", 400, "offset"},
+      {"POST", "/collections/strict/points/count", R"({"exact":"yes"})", 400, "exact"},
+      {"POST", "/collections/strict/points/delete", R"({})", 400, "points"},
+      {"POST", "/collections/strict/points/delete", R"({"points":[1],"filter":{}})", 400,
+       "not both"},
+      {"POST", "/collections/strict/points/payload", R"({"payload":5,"points":[1]})", 400,
+       "payload"},
+      {"POST", "/collections/strict/points/payload/delete", R"({"keys":[1],"points":[1]})", 400,
+       "keys[0]"},
+      {"POST", "/collections/strict/points", R"({"ids":"1"})", 400, "ids"},
+      {"POST", "/collections/strict/points", "[1,2]", 400, "object"},
+      {"POST", "/collections/strict/points", R"({"ids":[1]} x)", 400, "after the JSON value"},
+      {"PUT", "/collections/nope/points", R"({"points":[]})", 404, "'nope'"},
+      {"POST", "/collections/nope/points/search", R"({"vector":[1]})", 404, "'nope'"},
+      {"GET", "/collections/strict/points/-4", "", 400, "-4"},
+      {"GET", "/nowhere", "", 404, "/nowhere"},
+      {"DELETE", "/collections/strict/points/search", "", 405, "POST"},
+  };
+  for (const auto& cs : cases) {
+    Reply r = c.Request(cs.method, cs.target, cs.body);
+    EXPECT_EQ(r.status, cs.status)
+        << cs.method << " " << cs.target << " " << cs.body.substr(0, 200) << " -> " << r.body;
+    EXPECT_NE(r.error().find(cs.text), std::string::npos)
+        << cs.body.substr(0, 200) << " -> " << r.body;
+    EXPECT_EQ(r.headers["content-type"], "application/json");
+  }
+  Reply r = c.Request("PUT", "/collections/strict/points/search");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "POST");
+  // Nothing changed: same count, same point 1.
+  EXPECT_EQ(PointsCount(c, "strict"), 20u);
+  r = c.Request("GET", "/collections/strict/points/1");
+  ASSERT_EQ(r.status, 200);
+  for (int k = 0; k < kDim; ++k) {
+    EXPECT_FLOAT_EQ(r.json()["result"]["vector"][k].get<float>(), model[1].vec[k]);
+  }
+  EXPECT_EQ(r.json()["result"]["payload"], model[1].payload);
+  EXPECT_EQ(c.Request("GET", "/collections/strict/points/50").status, 404);
+}
+
+TEST_F(HttpServerTest, ProtocolLimits) {
+  // Oversized body: refused from Content-Length without reading it.
+  {
+    Client c(port());
+    ASSERT_TRUE(
+        c.SendRaw("PUT /collections/x/points HTTP/1.1\r\nHost: a\r\nContent-Length: "
+                  "2000000\r\n\r\n"));
+    Reply r = c.ReadReply();
+    EXPECT_EQ(r.status, 413) << r.body;
+    EXPECT_NE(r.error().find("1048576"), std::string::npos);
+  }
+  {
+    Client c(port());
+    Reply r = c.Request("PUT", "/collections/x/points", std::string(1100000, ' '));
+    EXPECT_EQ(r.status, 413) << r.body;
+  }
+  {
+    Client c(port());
+    Reply r = c.Request("GET", "/collections/" + std::string(9000, 'a'));
+    EXPECT_EQ(r.status, 414) << r.body;
+  }
+  {
+    Client c(port());
+    ASSERT_TRUE(c.SendRaw("GARBAGE\r\n\r\n"));
+    EXPECT_EQ(c.ReadReply().status, 400);
+  }
+  {
+    // Expect: 100-continue gets its interim response, then the real one.
+    Client c(port());
+    ASSERT_TRUE(
+        c.SendRaw("POST /collections/none/points/count HTTP/1.1\r\nHost: a\r\n"
+                  "Content-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
+    Reply r = c.ReadReply();
+    EXPECT_EQ(r.status, 100);
+    ASSERT_TRUE(c.SendRaw("{}"));
+    r = c.ReadReply();
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_NE(r.error().find("'none'"), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(HttpServerTest, KeepAliveAndSlowClients) {
+  MakeCollection("ka", 10, 11);
+  Client c(port());
+  for (int i = 0; i < 50; ++i) {
+    Reply r = c.Request("POST", "/collections/ka/points/count", "{}");
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_NE(r.headers["connection"], "close");
+  }
+  // A half-sent request does not block other clients.
+  Client slow(port());
+  ASSERT_TRUE(
+      slow.SendRaw("POST /collections/ka/points/count HTTP/1.1\r\nHost: a\r\n"
+                   "Content-Length: 100\r\n\r\n{\"fil"));
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    Client other(port());
+    ASSERT_EQ(other.Request("GET", "/collections/ka").status, 200);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  // The read timeout (2 s in this suite) closes the stalled connection.
+  EXPECT_TRUE(slow.ClosedWithin(5000));
+  // Connection: close is honoured.
+  Client once(port());
+  Reply r = once.Request("GET", "/healthz", "", "Connection: close\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(once.ClosedWithin(2000));
+}
+
+TEST(HttpServerRestart, DataSurvivesGracefulRestartAndConfigFile) {
+  std::string dir = TempDir("restart");
+  std::string cfg = dir + "/vectord.conf";
+  {
+    FILE* f = fopen(cfg.c_str(), "w");
+    fputs("# test config\nmax_body_bytes = 1024\nhost = 127.0.0.1\n", f);
+    fclose(f);
+  }
+  Json pts = Json::array();
+  for (int i = 0; i < 50; ++i) {
+    pts.push_back({{"id", i}, {"vector", {i, 1.0, 2.0, 3.0}}, {"payload", {{"n", i}}}});
+  }
+  {
+    Server s;
+    s.Start(dir + "/data", {"--config", cfg, "--max-body-bytes", "1000000"});
+    Client c(s.port());
+    ASSERT_EQ(
+        c.Request("PUT", "/collections/keep", R"({"vectors":{"size":4,"distance":"Dot"}})").status,
+        200);
+    Reply r = c.Request("PUT", "/collections/keep/points?wait=true", Json{{"points", pts}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;  // over the file's 1024, under the flag's limit
+    EXPECT_EQ(s.Stop(), 0);
+    EXPECT_NE(s.log().find("stopped"), std::string::npos) << s.log();
+  }
+  {
+    Server s;
+    s.Start(dir + "/data", {"--config", cfg});
+    Client c(s.port());
+    Reply r = c.Request("GET", "/collections/keep");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json()["result"]["points_count"], 50);
+    r = c.Request("GET", "/collections/keep/points/42");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.json()["result"]["payload"]["n"], 42);
+    // Now the file's limit applies.
+    r = c.Request("PUT", "/collections/keep/points", Json{{"points", pts}}.dump());
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(s.Stop(), 0);
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,178 @@
+// End-to-end test of vectorctl against a real vectord: gt on a random base, import (with payloads)
+// into a freshly started server, then bench with exact search must reach recall 1.0; server
+// errors must make import fail loudly. Skipped when the binaries are not built.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "storage/dataset_io.h"
+
+extern char** environ;
+
+namespace vectord {
+namespace {
+
+namespace fs = std::filesystem;
+
+int FreePort() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+bool CanConnect(int port) {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(s);
+  return ok;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class VectorctlIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vectord_ = std::string(VECTORD_BIN_DIR) + "/vectord";
+    vectorctl_ = std::string(VECTORD_BIN_DIR) + "/vectorctl";
+    if (!fs::exists(vectord_) || !fs::exists(vectorctl_)) {
+      GTEST_SKIP() << "vectord or vectorctl not built in " << VECTORD_BIN_DIR;
+    }
+    dir_ = fs::temp_directory_path() / ("vectorctl_integration_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "data");
+    port_ = FreePort();
+    const std::string data = (dir_ / "data").string();
+    const std::string port = std::to_string(port_);
+    const std::string log = (dir_ / "vectord.log").string();
+    std::vector<std::string> args = {vectord_,    "--data-dir", data, "--host",
+                                     "127.0.0.1", "--port",     port};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    ASSERT_EQ(0, posix_spawn(&pid_, vectord_.c_str(), &fa, nullptr, argv.data(), environ));
+    posix_spawn_file_actions_destroy(&fa);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!CanConnect(port_)) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(log);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  // Runs vectorctl with `args`; stdout to `out`, stderr to `err` (paths under dir_).
+  int Run(const std::string& args, std::string* out, std::string* err) {
+    const std::string o = (dir_ / "out.txt").string(), e = (dir_ / "err.txt").string();
+    const int rc = std::system((vectorctl_ + " " + args + " >" + o + " 2>" + e).c_str());
+    *out = ReadFile(o);
+    *err = ReadFile(e);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string P(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::string vectord_, vectorctl_;
+  fs::path dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(VectorctlIntegration, GtImportBenchExactRecallIsOne) {
+  const uint32_t dim = 16;
+  const size_t n = 3000, nq = 50;
+  std::mt19937 rng(7);
+  std::vector<uint8_t> base(n * dim), queries(nq * dim);
+  for (auto& v : base) v = static_cast<uint8_t>(rng() % 256);
+  for (auto& v : queries) v = static_cast<uint8_t>(rng() % 256);
+  for (auto [path, rows, count] :
+       {std::tuple{P("base.u8bin"), &base, n}, std::tuple{P("query.u8bin"), &queries, nq}}) {
+    auto w = storage::DatasetWriter::Create(path, dim);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(rows->data(), count).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  {
+    std::ofstream f(P("attrs.jsonl"));
+    for (size_t i = 0; i < n; ++i) f << "{\"row\": " << i << ", \"tag\": \"t" << i % 7 << "\"}\n";
+  }
+  std::string out, err;
+  ASSERT_EQ(0, Run("gt --base " + P("base.u8bin") + " --query " + P("query.u8bin") +
+                       " --k 10 --metric l2 --out " + P("gt.ivecs"),
+                   &out, &err))
+      << err;
+  ASSERT_EQ(0, Run("import --url " + Url() + " --collection it --file " + P("base.u8bin") +
+                       " --payload " + P("attrs.jsonl") +
+                       " --create --distance Euclid --datatype uint8 --batch 256 --parallel 3 "
+                       "--wait",
+                   &out, &err))
+      << err;
+  EXPECT_NE(err.find("3,000 points in"), std::string::npos) << err;
+  ASSERT_EQ(
+      0, Run("bench --url " + Url() + " --collection it --queries " + P("query.u8bin") + " --gt " +
+                 P("gt.ivecs") + " --k 10 --exact --concurrency 1,2 --warmup 5 --csv -",
+             &out, &err))
+      << err << out;
+  // CSV rows: concurrency,queries,k,exact,recall,...
+  for (const char* level : {"\n1,50,10,1,", "\n2,50,10,1,"}) {
+    const size_t at = out.find(level);
+    ASSERT_NE(at, std::string::npos) << out;
+    const double recall = std::stod(out.substr(at + std::strlen(level)));
+    EXPECT_GT(recall, 0.999) << out;
+  }
+
+  // Creating it again fails with the server's message; so does a wrong dimension.
+  EXPECT_EQ(1, Run("import --url " + Url() + " --collection it --file " + P("base.u8bin") +
+                       " --create --limit 5",
+                   &out, &err));
+  EXPECT_NE(err.find("HTTP 4"), std::string::npos) << err;
+  EXPECT_EQ(1,
+            Run("import --url " + Url() + " --collection it --file " + P("gt.ivecs") + " --limit 5",
+                &out, &err));
+  EXPECT_NE(err.find("HTTP 4"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace vectord
