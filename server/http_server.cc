@@ -26,7 +26,7 @@ struct HttpServer::Shared {
   Metrics* metrics;
   HttpServerOptions options;
   net::thread_pool* compute;
-  std::atomic<int> in_flight{0};  // requests read and not yet answered
+  std::atomic<int> in_flight{0};  // requests whose header has arrived, not yet answered
   std::atomic<bool> stopping{false};
 };
 
@@ -82,6 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Errors that end the read; returns true if handled.
   bool HandleReadError(beast::error_code ec) {
     if (!ec) return false;
+    start_ = std::chrono::steady_clock::now();
     if (ec == http::error::body_limit) {
       Reply(ErrorResponse(413,
                           "request body exceeds the limit of " +
@@ -107,6 +108,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec, size_t) {
     if (HandleReadError(ec)) return;
     start_ = std::chrono::steady_clock::now();
+    // From here on a graceful shutdown waits for this request.
+    shared_->in_flight.fetch_add(1);
+    counted_ = true;
     auto& req = parser_->get();
     if (req.target().size() > opts().max_url_bytes) {
       Reply(ErrorResponse(414,
@@ -149,8 +153,6 @@ class Session : public std::enable_shared_from_this<Session> {
       Reply(std::move(routed_.error), kUnmatched, false);
       return;
     }
-    shared_->in_flight.fetch_add(1);
-    counted_ = true;
     if (!routed_.route->compute) {
       Reply(shared_->api->Execute(routed_, req_.body()), routed_.route->label, false);
       return;
@@ -228,10 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     shared_->metrics->Record(*label_, status_, seconds);
-    if (counted_) {
-      counted_ = false;
-      shared_->in_flight.fetch_sub(1);
-    }
+    EndRequest();
     req_ = {};
     if (body_.capacity() > kSmallBuffer) {
       std::string().swap(body_);
@@ -268,7 +267,15 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  void EndRequest() {
+    if (counted_) {
+      counted_ = false;
+      shared_->in_flight.fetch_sub(1);
+    }
+  }
+
   void Close() {
+    EndRequest();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();

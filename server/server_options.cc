@@ -67,7 +67,8 @@ Status ConfigArgs(const std::string& path, std::vector<std::string>* args) {
 ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
   ParsedOptions out;
   ServerOptions& o = out.options;
-  CLI::App app{"vectord: vector search database server with a Qdrant-compatible HTTP API"};
+  CLI::App app{"vectord: vector search database server with a Qdrant-compatible HTTP API",
+               "vectord"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   uint64_t block_cache_mb = o.database.block_cache_bytes >> 20;
   double read_timeout_s = 30, write_timeout_s = 30, shutdown_timeout_s = 30;
@@ -123,6 +124,12 @@ ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
   }
   if (!config.empty()) {
     Status st = ConfigArgs(config, &args);
+    for (size_t i = 0; st.ok() && i < args.size(); i += 2) {
+      if (args[i] == "--config" || app.get_option_no_throw(args[i]) == nullptr) {
+        st = Status::InvalidArgument("config file '" + config + "': unknown option '" +
+                                     args[i].substr(2) + "' (see vectord --help)");
+      }
+    }
     if (!st.ok()) {
       out.exit_code = 2;
       out.message = st.message();

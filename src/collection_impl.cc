@@ -6,22 +6,101 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <set>
 
 #include "index/distance.h"
 #include "index/filter.h"
 #include "index/flat_search.h"
+#include "src/spann_builder.h"
+#include "src/spann_index.h"
+#include "src/vector_source.h"
 
 namespace vectord {
 
+Json SpannConfigToJson(const SpannConfig& c) {
+  return Json{{"indexing_threshold", c.indexing_threshold},
+              {"layout", c.layout},
+              {"pq_m", c.pq_m},
+              {"target_list_entries", c.target_list_entries},
+              {"max_replicas", c.max_replicas},
+              {"closure_eps", c.closure_eps},
+              {"rng_factor", c.rng_factor},
+              {"cache_bytes", c.cache_bytes},
+              {"nprobe", c.nprobe},
+              {"eps", c.eps},
+              {"rerank", c.rerank}};
+}
+
+Result<SpannConfig> ParseSpannConfig(const Json& j) {
+  if (!j.is_object()) return Status::InvalidArgument("spann_config must be an object");
+  SpannConfig c;
+  auto uint_field = [&](const std::string& key, const Json& v, uint64_t lo, uint64_t hi,
+                        auto* out) -> Status {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<uint64_t>() < lo ||
+        v.get<uint64_t>() > hi) {
+      return Status::InvalidArgument("spann_config." + key + " must be an integer in [" +
+                                     std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                     v.dump());
+    }
+    *out = static_cast<std::remove_pointer_t<decltype(out)>>(v.get<uint64_t>());
+    return Status::OK();
+  };
+  auto float_field = [&](const std::string& key, const Json& v, double lo, double hi,
+                         float* out) -> Status {
+    if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi)) {
+      return Status::InvalidArgument("spann_config." + key + " must be a number in [" +
+                                     std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                     v.dump());
+    }
+    *out = v.get<float>();
+    return Status::OK();
+  };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const Json& v = it.value();
+    if (k == "indexing_threshold") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, uint64_t{1} << 32, &c.indexing_threshold));
+    } else if (k == "layout") {
+      if (!v.is_string() || (v != "full" && v != "pq4" && v != "pq8")) {
+        return Status::InvalidArgument("spann_config.layout must be \"full\", \"pq4\" or \"pq8\"");
+      }
+      c.layout = v.get<std::string>();
+    } else if (k == "pq_m") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 4096, &c.pq_m));
+    } else if (k == "target_list_entries") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1u << 20, &c.target_list_entries));
+    } else if (k == "max_replicas") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 8, &c.max_replicas));
+    } else if (k == "closure_eps") {
+      VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 10, &c.closure_eps));
+    } else if (k == "rng_factor") {
+      VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 10, &c.rng_factor));
+    } else if (k == "cache_bytes") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, uint64_t{1} << 40, &c.cache_bytes));
+    } else if (k == "nprobe") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.nprobe));
+    } else if (k == "eps") {
+      VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 1000, &c.eps));
+    } else if (k == "rerank") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 100000, &c.rerank));
+    } else {
+      return Status::InvalidArgument("spann_config: unknown field '" + k + "'");
+    }
+  }
+  return c;
+}
+
 Json CollectionConfigToJson(const CollectionConfig& c) {
-  return Json{{"dim", c.dim},
-              {"distance", DistanceName(c.distance)},
-              {"datatype", DataTypeName(c.datatype)},
-              {"fsync", c.fsync},
-              {"on_disk", c.on_disk},
-              {"extra", c.extra}};
+  Json j{{"dim", c.dim},
+         {"distance", DistanceName(c.distance)},
+         {"datatype", DataTypeName(c.datatype)},
+         {"fsync", c.fsync},
+         {"on_disk", c.on_disk},
+         {"extra", c.extra}};
+  if (c.spann) j["spann_config"] = SpannConfigToJson(*c.spann);
+  return j;
 }
 
 Result<CollectionConfig> CollectionConfigFromJson(const Json& j) {
@@ -36,6 +115,11 @@ Result<CollectionConfig> CollectionConfigFromJson(const Json& j) {
     c.fsync = j.value("fsync", true);
     c.on_disk = j.value("on_disk", false);
     c.extra = j.value("extra", Json::object());
+    if (j.contains("spann_config")) {
+      auto sc = ParseSpannConfig(j["spann_config"]);
+      if (!sc.ok()) return Status::Corruption("catalog entry: " + sc.status().message());
+      c.spann = sc.value();
+    }
     return c;
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("catalog entry: ") + e.what());
@@ -102,19 +186,25 @@ CollectionImpl::CollectionImpl(std::string name, uint32_t cid, std::string dir,
 
 Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(
     std::string name, uint32_t cid, const std::string& dir, const CollectionConfig& config,
-    const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes,
-    storage::MetadataStore* store, ThreadPool* pool) {
+    const Json& catalog, storage::MetadataStore* store, ThreadPool* pool) {
   std::shared_ptr<CollectionImpl> c(
       new CollectionImpl(std::move(name), cid, dir, config, store, pool));
-  VECTORD_ASSIGN_OR_RETURN(c->file_,
-                           storage::VectorFile::Open(dir + "/vectors.vdv", config.dim,
-                                                     config.datatype));
-  VECTORD_RETURN_IF_ERROR(c->Restore(payload_indexes).WithContext("collection '" + c->name_ + "'"));
+  VECTORD_ASSIGN_OR_RETURN(
+      c->file_, storage::VectorFile::Open(dir + "/vectors.vdv", config.dim, config.datatype));
+  VECTORD_RETURN_IF_ERROR(c->Restore(catalog).WithContext("collection '" + c->name_ + "'"));
+  {
+    std::lock_guard<std::mutex> wl(c->write_mu_);
+    c->MaybeStartBuild();
+  }
   return c;
 }
 
-Status CollectionImpl::Restore(
-    const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes) {
+CollectionImpl::~CollectionImpl() {
+  cancel_build_ = true;
+  if (build_thread_.joinable()) build_thread_.join();
+}
+
+Status CollectionImpl::Restore(const Json& catalog) {
   VECTORD_ASSIGN_OR_RETURN(uint64_t committed, store_->Rows(cid_));
   if (file_->rows() > committed) {
     // A crash after the vector append but before the metadata commit: those rows were never
@@ -128,11 +218,52 @@ Status CollectionImpl::Restore(
               << "; points in the missing rows are dropped (fsync was off?)\n";
   }
   rows_ = file_->rows();
-  vectors_.resize(rows_ * row_bytes_);
-  VECTORD_RETURN_IF_ERROR(file_->Scan([&](uint64_t first, uint64_t n, const uint8_t* bytes) {
-    std::memcpy(vectors_.data() + first * row_bytes_, bytes, n * row_bytes_);
-    return Status::OK();
-  }));
+
+  // A built SPANN index covers rows [0, manifest.rows): those stay on SSD.
+  const Json manifest = catalog.is_object() ? catalog.value("spann_index", Json()) : Json();
+  if (manifest.is_object() && config_.spann) {
+    const uint64_t gen = manifest.value("gen", uint64_t{0});
+    const uint64_t indexed = manifest.value("rows", uint64_t{0});
+    if (indexed > rows_) {
+      return Status::Corruption("SPANN index covers " + std::to_string(indexed) +
+                                " rows, the vector file has " + std::to_string(rows_));
+    }
+    spann_gen_ = gen;
+    ram_base_ = indexed;
+    spann_manifest_ = manifest;
+    VECTORD_ASSIGN_OR_RETURN(
+        reader_, storage::VectorFile::Open(file_->path(), config_.dim, config_.datatype));
+    SpannOpenOptions oo;
+    oo.vector_file = file_->path();
+    oo.cache_bytes = config_.spann->cache_bytes;
+    auto idx = SpannIndex::Open(dir_ + "/spann-" + std::to_string(gen), oo);
+    if (idx.ok()) {
+      spann_ = std::shared_ptr<const SpannIndex>(std::move(idx).value());
+    } else {
+      // Still serves every point, exactly, from the vector file.
+      status_ = "red";
+      index_error_ = idx.status().ToString();
+      std::cerr << "vectord: collection '" << name_ << "': cannot open its SPANN index ("
+                << index_error_ << "); serving exact search from the vector file\n";
+    }
+  }
+  // Remove index directories of other generations (interrupted or superseded builds).
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string fname = e.path().filename().string();
+    if (fname.rfind("spann-", 0) == 0 &&
+        (!spann_manifest_.is_object() || fname != "spann-" + std::to_string(spann_gen_))) {
+      std::filesystem::remove_all(e.path(), ec);
+    }
+  }
+
+  vectors_.resize((rows_ - ram_base_) * row_bytes_);
+  const uint64_t chunk = 16384;
+  for (uint64_t first = ram_base_; first < rows_; first += chunk) {
+    const uint64_t n = std::min(chunk, rows_ - first);
+    VECTORD_RETURN_IF_ERROR(
+        file_->Read(first, n, vectors_.data() + (first - ram_base_) * row_bytes_));
+  }
   live_bits_.assign((rows_ + 63) / 64, 0);
   row_to_id_.assign(rows_, PointId());
   payloads_.assign(rows_, Json());
@@ -158,8 +289,12 @@ Status CollectionImpl::Restore(
     if (IsLive(row)) payloads_[row] = std::move(p);
     return Status::OK();
   }));
-  for (const auto& [field, type] : payload_indexes) {
-    VECTORD_RETURN_IF_ERROR(indexes_.Create(field, type, [&](const auto& emit) {
+  const Json idx_list =
+      catalog.is_object() ? catalog.value("payload_indexes", Json::array()) : Json::array();
+  for (const auto& idx : idx_list) {
+    auto type = ParsePayloadSchema(idx.value("type", ""));
+    if (!type) return Status::Corruption("catalog entry has a bad payload index: " + idx.dump());
+    VECTORD_RETURN_IF_ERROR(indexes_.Create(idx.value("field", ""), *type, [&](const auto& emit) {
       for (InternalId r : live_) {
         if (!payloads_[r].is_null()) emit(r, payloads_[r]);
       }
@@ -171,13 +306,117 @@ Status CollectionImpl::Restore(
 
 Json CollectionImpl::CatalogJson() const {
   Json idx = Json::array();
+  Json manifest;
   {
     std::shared_lock l(mu_);
     for (const auto& info : indexes_.List()) {
       idx.push_back({{"field", info.field}, {"type", PayloadSchemaName(info.type)}});
     }
+    manifest = spann_manifest_;
   }
-  return Json{{"name", name_}, {"config", CollectionConfigToJson(config_)}, {"payload_indexes", idx}};
+  Json j{{"name", name_}, {"config", CollectionConfigToJson(config_)}, {"payload_indexes", idx}};
+  if (manifest.is_object()) j["spann_index"] = manifest;
+  return j;
+}
+
+void CollectionImpl::MaybeStartBuild() {
+  if (!config_.spann || building_ || build_failed_ || dropped_) return;
+  uint64_t rows, live;
+  {
+    std::shared_lock l(mu_);
+    if (spann_manifest_.is_object()) return;  // built; merging the delta is later work
+    rows = rows_;
+    live = id_to_row_.size();
+  }
+  if (live < config_.spann->indexing_threshold) return;
+  if (build_thread_.joinable()) build_thread_.join();  // a finished earlier attempt
+  building_ = true;
+  {
+    std::unique_lock l(mu_);
+    status_ = "yellow";
+  }
+  const uint64_t gen = ++spann_gen_;
+  build_done_rows_ = 0;
+  build_total_rows_ = rows;
+  build_thread_ = std::thread([this, rows, gen] { BuildIndex(rows, gen); });
+}
+
+void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
+  const std::string idx_dir = dir_ + "/spann-" + std::to_string(gen);
+  auto fail = [&](const Status& s) {
+    std::cerr << "vectord: collection '" << name_ << "': SPANN build failed: " << s.ToString()
+              << "\n";
+    std::error_code ec;
+    std::filesystem::remove_all(idx_dir, ec);
+    std::lock_guard<std::mutex> wl(write_mu_);
+    building_ = false;
+    build_failed_ = true;
+    std::unique_lock l(mu_);
+    status_ = cancel_build_ ? status_ : "red";
+    index_error_ = s.ToString();
+  };
+  auto reader = storage::VectorFile::Open(file_->path(), config_.dim, config_.datatype);
+  if (!reader.ok()) return fail(reader.status());
+  std::unique_ptr<storage::VectorFile> vf = std::move(reader).value();
+  auto source = MakeVectorFileSource(*vf, config_.dim, config_.datatype, rows);
+  const SpannConfig& sc = *config_.spann;
+  SpannBuildParams bp;
+  bp.metric = config_.distance;
+  bp.layout = sc.layout == "pq4"   ? index::PostingLayout::kPq4
+              : sc.layout == "pq8" ? index::PostingLayout::kPq8
+                                   : index::PostingLayout::kFull;
+  bp.pq_m = sc.pq_m;
+  bp.target_list_entries = sc.target_list_entries;
+  bp.assign.max_replicas = sc.max_replicas;
+  bp.assign.closure_eps = sc.closure_eps;
+  bp.assign.rng_factor = sc.rng_factor;
+  bp.threads = std::max(1u, pool_->size() > 1 ? pool_->size() - 1 : 1u);
+  bp.sort_buffer_bytes = size_t{64} << 20;
+  bp.cancel = &cancel_build_;
+  std::error_code ec;
+  std::filesystem::remove_all(idx_dir, ec);
+  auto built = BuildSpannIndex(*source, idx_dir, bp, [this](uint64_t done, uint64_t total) {
+    build_done_rows_ = done;
+    build_total_rows_ = total;
+  });
+  if (!built.ok()) return fail(built.status());
+  SpannOpenOptions oo;
+  oo.vector_file = file_->path();
+  oo.cache_bytes = sc.cache_bytes;
+  auto idx = SpannIndex::Open(idx_dir, oo);
+  if (!idx.ok()) return fail(idx.status());
+  std::shared_ptr<const SpannIndex> index(std::move(idx).value());
+
+  std::lock_guard<std::mutex> wl(write_mu_);
+  building_ = false;
+  if (dropped_ || cancel_build_) return;
+  const Json manifest{{"gen", gen}, {"rows", rows}};
+  {
+    std::unique_lock l(mu_);
+    spann_manifest_ = manifest;
+  }
+  storage::MetaBatch batch(cid_);
+  batch.PutCollectionConfig(CatalogJson().dump());
+  Status s = store_->Commit(batch, true);
+  std::unique_lock l(mu_);
+  if (!s.ok()) {
+    spann_manifest_ = Json();
+    build_failed_ = true;
+    status_ = "red";
+    index_error_ = s.ToString();
+    return;
+  }
+  // Installed: rows below `rows` are now served from SSD; free their RAM copy.
+  spann_ = std::move(index);
+  reader_ = std::move(vf);
+  const uint64_t drop = (rows - ram_base_) * row_bytes_;
+  std::vector<uint8_t>(vectors_.begin() + static_cast<ptrdiff_t>(drop), vectors_.end())
+      .swap(vectors_);
+  ram_base_ = rows;
+  status_ = "green";
+  index_error_.clear();
+  std::cerr << "vectord: collection '" << name_ << "': SPANN index over " << rows
+            << " rows installed (" << built->lists << " lists, " << built->seconds_total << " s)\n";
 }
 
 void CollectionImpl::MarkDropped() {
@@ -195,8 +434,11 @@ CollectionInfo CollectionImpl::Info() const {
   info.config = config_;
   std::shared_lock l(mu_);
   info.points_count = id_to_row_.size();
-  // Exact search needs no ANN index: no vectors are "indexed" in Qdrant's sense yet.
-  info.indexed_vectors_count = 0;
+  info.status = status_;
+  info.index_error = index_error_;
+  // Points served by the SPANN index (exact search needs none: 0 without an index).
+  info.indexed_vectors_count =
+      ram_base_ == 0 ? 0 : live_.rank(static_cast<uint32_t>(ram_base_ - 1));
   for (const auto& i : indexes_.List()) {
     info.payload_schema.emplace_back(i.field, i.type);
     info.payload_schema_points.emplace_back(i.field, i.points);
@@ -223,11 +465,10 @@ Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>
   uint8_t* dst = out->data() + base;
   auto check_int = [&](size_t i, float lo, float hi) -> Status {
     if (v[i] != std::nearbyint(v[i]) || v[i] < lo || v[i] > hi) {
-      return Status::InvalidArgument(where() + "vector element " + std::to_string(i) + " = " +
-                                     std::to_string(v[i]) + " is not an integer in [" +
-                                     std::to_string(int(lo)) + ", " + std::to_string(int(hi)) +
-                                     "] as datatype " + DataTypeName(config_.datatype) +
-                                     " requires");
+      return Status::InvalidArgument(
+          where() + "vector element " + std::to_string(i) + " = " + std::to_string(v[i]) +
+          " is not an integer in [" + std::to_string(int(lo)) + ", " + std::to_string(int(hi)) +
+          "] as datatype " + DataTypeName(config_.datatype) + " requires");
     }
     return Status::OK();
   };
@@ -271,20 +512,34 @@ Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>
   return Status::OK();
 }
 
-std::vector<float> CollectionImpl::DecodeRow(InternalId row) const {
+Result<std::vector<float>> CollectionImpl::DecodeRow(InternalId row) const {
   std::vector<float> v(config_.dim);
-  const uint8_t* p = vectors_.data() + uint64_t{row} * row_bytes_;
+  std::vector<uint8_t> buf;
+  const uint8_t* p;
+  if (row < ram_base_) {
+    buf.resize(row_bytes_);
+    VECTORD_RETURN_IF_ERROR(reader_->Read(row, 1, buf.data()));
+    p = buf.data();
+  } else {
+    p = vectors_.data() + (uint64_t{row} - ram_base_) * row_bytes_;
+  }
   for (uint32_t i = 0; i < config_.dim; ++i) {
     switch (config_.datatype) {
-      case DataType::kFloat32: std::memcpy(&v[i], p + 4 * i, 4); break;
+      case DataType::kFloat32:
+        std::memcpy(&v[i], p + 4 * i, 4);
+        break;
       case DataType::kFloat16: {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);
         v[i] = index::HalfToFloat(h);
         break;
       }
-      case DataType::kUint8: v[i] = p[i]; break;
-      case DataType::kInt8: v[i] = static_cast<int8_t>(p[i]); break;
+      case DataType::kUint8:
+        v[i] = p[i];
+        break;
+      case DataType::kInt8:
+        v[i] = static_cast<int8_t>(p[i]);
+        break;
     }
   }
   return v;
@@ -383,6 +638,8 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
       payloads_[row] = std::move(p.payload);
     }
   }
+  l.unlock();
+  MaybeStartBuild();
   return ++op_seq_;
 }
 
@@ -573,7 +830,9 @@ Result<std::vector<Record>> CollectionImpl::Retrieve(const std::vector<PointId>&
     Record r;
     r.id = id;
     if (with_payload) r.payload = ProjectPayload(payloads_[it->second], {}, {});
-    if (with_vector) r.vector = DecodeRow(it->second);
+    if (with_vector) {
+      VECTORD_ASSIGN_OR_RETURN(r.vector, DecodeRow(it->second));
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -590,6 +849,52 @@ std::vector<float> CollectionImpl::PrepareQuery(const std::vector<float>& q) con
     }
   }
   return v;
+}
+
+std::vector<index::Neighbor> CollectionImpl::SearchRange(const uint8_t* data, uint64_t first,
+                                                         uint64_t n, const float* q, size_t k,
+                                                         const Roaring* allowed) const {
+  if (n == 0) return {};
+  // Rows of [first, first + n) that may be returned, shifted to start at 0.
+  Roaring range;
+  range.addRange(first, first + n);
+  range &= allowed ? *allowed : live_;
+  std::vector<uint32_t> ids(range.cardinality());
+  range.toUint32Array(ids.data());
+  for (auto& id : ids) id -= static_cast<uint32_t>(first);
+  Roaring shifted(ids.size(), ids.data());
+  index::FlatView view{data, n, config_.dim, config_.datatype, config_.distance};
+  index::RowFilter rf;
+  rf.allowed = &shifted;
+  auto hits = index::FlatSearch(view, q, k, rf);
+  for (auto& h : hits) h.row += static_cast<uint32_t>(first);
+  return hits;
+}
+
+Result<std::vector<index::Neighbor>> CollectionImpl::ExactSearch(const float* q, size_t k,
+                                                                 const Roaring* allowed) const {
+  // SSD rows in chunks read through reader_ (checksums verified), then the RAM rows.
+  const bool lower = LowerIsBetter(config_.distance);
+  auto better = [&](const index::Neighbor& a, const index::Neighbor& b) {
+    if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
+    return a.row < b.row;
+  };
+  std::vector<index::Neighbor> best;
+  auto merge = [&](std::vector<index::Neighbor> more) {
+    best.insert(best.end(), more.begin(), more.end());
+    std::sort(best.begin(), best.end(), better);
+    if (best.size() > k) best.resize(k);
+  };
+  const uint64_t chunk = std::max<uint64_t>(1, (8u << 20) / row_bytes_);
+  std::vector<uint8_t> buf;
+  for (uint64_t first = 0; first < ram_base_; first += chunk) {
+    const uint64_t n = std::min(chunk, ram_base_ - first);
+    buf.resize(n * row_bytes_);
+    VECTORD_RETURN_IF_ERROR(reader_->Read(first, n, buf.data()));
+    merge(SearchRange(buf.data(), first, n, q, k, allowed));
+  }
+  merge(SearchRange(vectors_.data(), ram_base_, rows_ - ram_base_, q, k, allowed));
+  return best;
 }
 
 Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req) const {
@@ -609,17 +914,46 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
   std::vector<ScoredPoint> out;
   if (req.limit == 0) return out;
   std::shared_lock l(mu_);
-  index::FlatView view{vectors_.data(), rows_, config_.dim, config_.datatype, config_.distance};
+  std::optional<Roaring> allowed;
+  if (req.filter) allowed = SelectRows(*req.filter);
+  const Roaring* allowed_ptr = allowed ? &*allowed : nullptr;
   std::vector<index::Neighbor> hits;
-  if (req.filter) {
-    Roaring allowed = SelectRows(*req.filter);
+  if (ram_base_ == 0) {
+    // Everything in RAM: one exact scan.
+    index::FlatView view{vectors_.data(), rows_, config_.dim, config_.datatype, config_.distance};
     index::RowFilter rf;
-    rf.allowed = &allowed;
+    if (allowed_ptr) {
+      rf.allowed = allowed_ptr;
+    } else {
+      rf.live_bits = live_bits_.data();
+    }
     hits = index::FlatSearch(view, q.data(), k, rf);
+  } else if (req.exact || !spann_) {
+    VECTORD_ASSIGN_OR_RETURN(hits, ExactSearch(q.data(), k, allowed_ptr));
   } else {
+    // SPANN over the indexed rows + exact over the in-RAM delta, merged.
+    const SpannConfig& sc = *config_.spann;
+    SpannSearchParams sp;
+    sp.nprobe = req.spann_nprobe.value_or(sc.nprobe);
+    sp.eps = req.spann_eps.value_or(sc.eps);
+    sp.rerank = req.spann_rerank.value_or(sc.rerank);
     index::RowFilter rf;
-    rf.live_bits = live_bits_.data();
-    hits = index::FlatSearch(view, q.data(), k, rf);
+    if (allowed_ptr) {
+      rf.allowed = allowed_ptr;
+    } else {
+      rf.live_bits = live_bits_.data();
+    }
+    sp.filter = &rf;
+    VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp));
+    auto delta =
+        SearchRange(vectors_.data(), ram_base_, rows_ - ram_base_, q.data(), k, allowed_ptr);
+    const bool lower = LowerIsBetter(config_.distance);
+    hits.insert(hits.end(), delta.begin(), delta.end());
+    std::sort(hits.begin(), hits.end(), [&](const index::Neighbor& a, const index::Neighbor& b) {
+      if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
+      return a.row < b.row;
+    });
+    if (hits.size() > k) hits.resize(k);
   }
   const bool lower_better = LowerIsBetter(config_.distance);
   for (size_t i = req.offset; i < hits.size(); ++i) {
@@ -635,7 +969,9 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
     if (req.with_payload) {
       sp.payload = ProjectPayload(payloads_[h.row], req.payload_include, req.payload_exclude);
     }
-    if (req.with_vector) sp.vector = DecodeRow(h.row);
+    if (req.with_vector) {
+      VECTORD_ASSIGN_OR_RETURN(sp.vector, DecodeRow(h.row));
+    }
     out.push_back(std::move(sp));
   }
   return out;
@@ -643,8 +979,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
 
 Result<std::vector<std::vector<ScoredPoint>>> CollectionImpl::SearchBatch(
     const std::vector<SearchRequest>& reqs) const {
-  std::vector<Result<std::vector<ScoredPoint>>> results(reqs.size(),
-                                                        Status::Internal("not run"));
+  std::vector<Result<std::vector<ScoredPoint>>> results(reqs.size(), Status::Internal("not run"));
   pool_->ParallelFor(reqs.size(), [&](size_t i) { results[i] = Search(reqs[i]); });
   std::vector<std::vector<ScoredPoint>> out;
   out.reserve(reqs.size());
@@ -674,7 +1009,9 @@ Result<ScrollResult> CollectionImpl::Scroll(const ScrollRequest& req) const {
     if (req.with_payload) {
       r.payload = ProjectPayload(payloads_[it->second], req.payload_include, req.payload_exclude);
     }
-    if (req.with_vector) r.vector = DecodeRow(it->second);
+    if (req.with_vector) {
+      VECTORD_ASSIGN_OR_RETURN(r.vector, DecodeRow(it->second));
+    }
     out.points.push_back(std::move(r));
   }
   return out;

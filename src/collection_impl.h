@@ -4,15 +4,17 @@
 // described in docs/storage.md.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <roaring/roaring.hh>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <roaring/roaring.hh>
-
+#include "index/flat_search.h"
 #include "index/payload_index.h"
 #include "src/thread_pool.h"
 #include "storage/metadata_store.h"
@@ -21,17 +23,20 @@
 
 namespace vectord {
 
+class SpannIndex;
+
 // Catalog JSON <-> config (docs/formats.md "Catalog entry").
 Json CollectionConfigToJson(const CollectionConfig& c);
 Result<CollectionConfig> CollectionConfigFromJson(const Json& j);
 
 class CollectionImpl : public Collection {
  public:
-  // Opens (restores) or creates the collection `cid` stored under `dir`.
+  // Opens (restores) or creates the collection `cid` stored under `dir`. `catalog` is the
+  // collection's catalog entry (payload indexes, SPANN index manifest), empty for a new one.
   static Result<std::shared_ptr<CollectionImpl>> Open(
       std::string name, uint32_t cid, const std::string& dir, const CollectionConfig& config,
-      const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes,
-      storage::MetadataStore* store, ThreadPool* pool);
+      const Json& catalog, storage::MetadataStore* store, ThreadPool* pool);
+  ~CollectionImpl() override;
 
   const std::string& name() const override { return name_; }
   CollectionConfig config() const override { return config_; }
@@ -69,10 +74,22 @@ class CollectionImpl : public Collection {
   CollectionImpl(std::string name, uint32_t cid, std::string dir, CollectionConfig config,
                  storage::MetadataStore* store, ThreadPool* pool);
 
-  Status Restore(const std::vector<std::pair<std::string, PayloadSchemaType>>& payload_indexes);
+  Status Restore(const Json& catalog);
+  // Starts a background SPANN build when the config asks for one and the collection is big
+  // enough. write_mu_ held.
+  void MaybeStartBuild();
+  void BuildIndex(uint64_t rows, uint64_t gen);  // the build thread's body
+  // Top-k over rows [first, first + n) whose bytes are at `data`, limited to `allowed` (absolute
+  // row ids) or to live rows when null. Needs mu_ held (shared).
+  std::vector<index::Neighbor> SearchRange(const uint8_t* data, uint64_t first, uint64_t n,
+                                           const float* q, size_t k, const Roaring* allowed) const;
+  // Exact top-k over every row, SSD rows included. Needs mu_ held (shared).
+  Result<std::vector<index::Neighbor>> ExactSearch(const float* q, size_t k,
+                                                   const Roaring* allowed) const;
   // Checks and converts one point's vector to stored bytes (appended to `out`).
-  Status EncodeVector(size_t point_index, const std::vector<float>& v, std::vector<uint8_t>* out) const;
-  std::vector<float> DecodeRow(InternalId row) const;  // needs mu_ held (shared)
+  Status EncodeVector(size_t point_index, const std::vector<float>& v,
+                      std::vector<uint8_t>* out) const;
+  Result<std::vector<float>> DecodeRow(InternalId row) const;  // needs mu_ held (shared)
   std::vector<float> PrepareQuery(const std::vector<float>& q) const;
   Json ProjectPayload(const Json& p, const std::vector<std::string>& include,
                       const std::vector<std::string>& exclude) const;
@@ -99,20 +116,37 @@ class CollectionImpl : public Collection {
   // Serializes writers (file append, metadata commit, apply). Never held by readers, so a
   // reader never waits for an fsync.
   std::mutex write_mu_;
-  bool dropped_ = false;                             // guarded by write_mu_
-  std::unique_ptr<storage::VectorFile> file_;        // guarded by write_mu_
-  uint64_t op_seq_ = 0;                              // guarded by write_mu_
+  bool dropped_ = false;                       // guarded by write_mu_
+  std::unique_ptr<storage::VectorFile> file_;  // guarded by write_mu_
+  uint64_t op_seq_ = 0;                        // guarded by write_mu_
 
   // In-RAM state; writers take it exclusively only to apply an already durable change.
   mutable std::shared_mutex mu_;
-  uint64_t rows_ = 0;                                // guarded by mu_
-  std::vector<uint8_t> vectors_;                     // rows_ * row_bytes_; guarded by mu_
-  std::vector<uint64_t> live_bits_;                  // guarded by mu_
-  Roaring live_;                                     // guarded by mu_
-  std::map<PointId, InternalId> id_to_row_;          // guarded by mu_ (ordered: scroll)
-  std::vector<PointId> row_to_id_;                   // guarded by mu_
-  std::vector<Json> payloads_;                       // per row, null = none; guarded by mu_
-  index::PayloadIndexSet indexes_;                   // guarded by mu_
+  uint64_t rows_ = 0;  // guarded by mu_
+  // Rows [ram_base_, rows_) in RAM; rows below ram_base_ are indexed by spann_ and read from
+  // reader_ when needed. Guarded by mu_.
+  std::vector<uint8_t> vectors_;
+  uint64_t ram_base_ = 0;                        // guarded by mu_
+  std::shared_ptr<const SpannIndex> spann_;      // guarded by mu_
+  std::unique_ptr<storage::VectorFile> reader_;  // read-only handle; guarded by mu_
+  std::string status_ = "green";                 // guarded by mu_
+  std::string index_error_;                      // guarded by mu_
+  Json spann_manifest_;                          // {"gen","rows"} of spann_; guarded by mu_
+
+  // Background SPANN build. build_thread_ is started and joined under write_mu_ (or in the
+  // destructor); the thread takes write_mu_ and mu_ itself to install its result.
+  std::thread build_thread_;
+  bool building_ = false;      // guarded by write_mu_
+  bool build_failed_ = false;  // guarded by write_mu_
+  uint64_t spann_gen_ = 0;     // guarded by write_mu_
+  std::atomic<bool> cancel_build_{false};
+  std::atomic<uint64_t> build_done_rows_{0}, build_total_rows_{0};
+  std::vector<uint64_t> live_bits_;          // guarded by mu_
+  Roaring live_;                             // guarded by mu_
+  std::map<PointId, InternalId> id_to_row_;  // guarded by mu_ (ordered: scroll)
+  std::vector<PointId> row_to_id_;           // guarded by mu_
+  std::vector<Json> payloads_;               // per row, null = none; guarded by mu_
+  index::PayloadIndexSet indexes_;           // guarded by mu_
 };
 
 }  // namespace vectord

@@ -59,8 +59,8 @@ class DatabaseImpl : public Database {
     std::error_code ec;
     fs::create_directories(options.data_dir + "/collections", ec);
     if (ec) {
-      return Status::IOError("cannot create data directory '" + options.data_dir + "': " +
-                             ec.message());
+      return Status::IOError("cannot create data directory '" + options.data_dir +
+                             "': " + ec.message());
     }
     VECTORD_ASSIGN_OR_RETURN(store_, storage::MetadataStore::Open(options.data_dir + "/meta",
                                                                   options.block_cache_bytes));
@@ -76,16 +76,10 @@ class DatabaseImpl : public Database {
         return Status::Corruption("catalog entry " + std::to_string(cid) + " is not valid JSON");
       }
       VECTORD_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfigFromJson(j["config"]));
-      std::vector<std::pair<std::string, PayloadSchemaType>> indexes;
-      for (const auto& idx : j.value("payload_indexes", Json::array())) {
-        auto t = ParsePayloadSchema(idx.value("type", ""));
-        if (!t) return Status::Corruption("catalog entry " + std::to_string(cid) + ": bad index");
-        indexes.emplace_back(idx.value("field", ""), *t);
-      }
       const std::string name = j["name"].get<std::string>();
-      VECTORD_ASSIGN_OR_RETURN(auto coll, CollectionImpl::Open(name, cid, CollectionDir(cid),
-                                                               config, indexes, store_.get(),
-                                                               pool_.get()));
+      VECTORD_ASSIGN_OR_RETURN(
+          auto coll, CollectionImpl::Open(name, cid, CollectionDir(cid), config, j, store_.get(),
+                                          pool_.get()));
       collections_[name] = std::move(coll);
     }
     RemoveOrphanDirs();
@@ -114,8 +108,8 @@ class DatabaseImpl : public Database {
     fs::remove_all(dir, ec);
     fs::create_directories(dir, ec);
     if (ec) return Status::IOError("cannot create '" + dir + "': " + ec.message());
-    VECTORD_ASSIGN_OR_RETURN(
-        auto coll, CollectionImpl::Open(name, cid, dir, config, {}, store_.get(), pool_.get()));
+    VECTORD_ASSIGN_OR_RETURN(auto coll, CollectionImpl::Open(name, cid, dir, config, Json::object(),
+                                                             store_.get(), pool_.get()));
     storage::MetaBatch batch(cid);
     batch.SetRows(0);
     batch.PutCollectionConfig(coll->CatalogJson().dump());

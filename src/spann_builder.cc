@@ -369,6 +369,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       }
     }
     if (progress) progress(first + cnt, n);
+    if (p.cancel && p.cancel->load()) return Status::Unavailable("index build cancelled");
   }
   meta.list_hits.assign(lists, 0);
   for (const auto& hc : thread_hits) {

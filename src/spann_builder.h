@@ -5,6 +5,7 @@
 // formula and the file formats.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +49,8 @@ struct SpannBuildParams {
   // External-sort run buffer (bytes, default 256 MiB) and rows read per chunk (default 16384).
   size_t sort_buffer_bytes = size_t{256} << 20;
   uint32_t chunk_rows = 16384;
+  // When set and true, the build stops at the next chunk with Status::Unavailable (shutdown).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct SpannBuildStats {

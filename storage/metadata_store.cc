@@ -109,8 +109,8 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& di
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, descs, &handles, &raw);
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-      return Status::IOError("data directory '" + dir +
-                             "' is in use by another vectord process (" + s.ToString() + ")");
+      return Status::IOError("data directory '" + dir + "' is in use by another vectord process (" +
+                             s.ToString() + ")");
     }
     return FromRocks(s, "open metadata store '" + dir + "'");
   }
@@ -126,8 +126,9 @@ MetadataStore::~MetadataStore() {
   db_->Close();
 }
 
-Status MetadataStore::Scan(int cf, const std::string& prefix,
-                           const std::function<Status(std::string_view, std::string_view)>& fn) const {
+Status MetadataStore::Scan(
+    int cf, const std::string& prefix,
+    const std::function<Status(std::string_view, std::string_view)>& fn) const {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cfs_[1 + cf]));
@@ -157,8 +158,8 @@ Result<uint32_t> MetadataStore::AllocateCollectionId() {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  VECTORD_RETURN_IF_ERROR(FromRocks(
-      db_->Put(wo, cfs_[1 + kCatalog], kNextIdKey, Le(next + 1, 4)), "write collection counter"));
+  VECTORD_RETURN_IF_ERROR(FromRocks(db_->Put(wo, cfs_[1 + kCatalog], kNextIdKey, Le(next + 1, 4)),
+                                    "write collection counter"));
   return next;
 }
 

@@ -29,14 +29,14 @@ class MetaBatch {
   ~MetaBatch();
   MetaBatch(MetaBatch&&) noexcept;
 
-  void MapId(const PointId& id, InternalId row);     // id -> row and row -> id
-  void UnmapId(const PointId& id, InternalId row);   // both directions removed
-  void UnmapRow(InternalId row);                     // only row -> id removed (id remapped)
+  void MapId(const PointId& id, InternalId row);         // id -> row and row -> id
+  void UnmapId(const PointId& id, InternalId row);       // both directions removed
+  void UnmapRow(InternalId row);                         // only row -> id removed (id remapped)
   void PutPayload(InternalId row, const Json& payload);  // null/empty object: deletes
   void DeletePayload(InternalId row);
   void Tombstone(InternalId row);
-  void SetRows(uint64_t rows);                       // vector-file rows the metadata covers
-  void PutCollectionConfig(const std::string& json); // the catalog entry
+  void SetRows(uint64_t rows);                        // vector-file rows the metadata covers
+  void PutCollectionConfig(const std::string& json);  // the catalog entry
   size_t Count() const;
 
  private:
@@ -45,7 +45,7 @@ class MetaBatch {
   std::unique_ptr<rocksdb::WriteBatch> wb_;
   // Column family handles are resolved at commit: ops are recorded per family here.
   struct Op {
-    uint8_t cf;   // 0 catalog, 1 idmap, 2 payload, 3 tombstone
+    uint8_t cf;  // 0 catalog, 1 idmap, 2 payload, 3 tombstone
     bool del;
     std::string key, value;
   };

@@ -56,7 +56,8 @@ Status PreadAll(int fd, uint8_t* p, size_t n, uint64_t off, const std::string& p
       if (errno == EINTR) continue;
       return Errno("read", path);
     }
-    if (r == 0) return Status::Corruption("'" + path + "' is truncated at offset " + std::to_string(off));
+    if (r == 0)
+      return Status::Corruption("'" + path + "' is truncated at offset " + std::to_string(off));
     p += r;
     n -= static_cast<size_t>(r);
     off += static_cast<uint64_t>(r);

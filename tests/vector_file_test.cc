@@ -46,10 +46,11 @@ TEST_F(VectorFileTest, AppendReadReopen) {
   EXPECT_EQ(out, data);
   std::vector<uint8_t> seen;
   ASSERT_TRUE((*f)->Scan([&](uint64_t first, uint64_t n, const uint8_t* p) {
-                   EXPECT_EQ(first * 16, seen.size());
-                   seen.insert(seen.end(), p, p + n * 16);
-                   return Status::OK();
-                 }).ok());
+                    EXPECT_EQ(first * 16, seen.size());
+                    seen.insert(seen.end(), p, p + n * 16);
+                    return Status::OK();
+                  })
+                  .ok());
   EXPECT_EQ(seen, data);
   EXPECT_FALSE((*f)->Read(99, 2, out.data()).ok());
 }

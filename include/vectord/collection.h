@@ -15,16 +15,40 @@
 
 namespace vectord {
 
+// vectord extension "spann_config": once the collection holds `indexing_threshold` points it builds
+// a SPANN memory/SSD index in the background (docs/spann.md) and serves approximate search from it;
+// points written after the build live in an in-RAM delta searched exactly beside it.
+struct SpannConfig {
+  uint64_t indexing_threshold = 20000;  // points before the index is built
+  std::string layout = "full";          // posting lists: "full" vectors, "pq4" or "pq8" + re-rank
+  uint32_t pq_m = 0;                    // PQ subquantizers (0 = dim/2 for pq4, dim/4 for pq8)
+  uint32_t target_list_entries = 0;     // entries per posting list (0 = by layout, ~1-2 pages)
+  uint32_t max_replicas = 8;            // SPANN closure assignment: lists per vector, at most
+  float closure_eps = 0.15f;            // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
+  float rng_factor = 1.0f;              // RNG rule factor (0 = off)
+  uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
+  // Search defaults, overridable per query with params.spann.
+  uint32_t nprobe = 48;  // posting lists read at most
+  float eps = 0.6f;      // query-aware pruning: keep list i while d(q,c_i) <= (1+eps) d(q,c_1)
+  uint32_t rerank = 64;  // pq layouts: candidates re-ranked with exact distances
+};
+
+// Parses the "spann_config" object: unknown fields, wrong types and out-of-range values are
+// InvalidArgument naming the field. Defaults fill what is missing.
+Result<SpannConfig> ParseSpannConfig(const Json& j);
+Json SpannConfigToJson(const SpannConfig& c);
+
 // Stored with the collection in the catalog (JSON, see docs/formats.md).
 struct CollectionConfig {
-  uint32_t dim = 0;                            // vector dimension, 1..65536
-  Distance distance = Distance::kCosine;       // Qdrant's default has none; required on create
-  DataType datatype = DataType::kFloat32;      // element type stored on disk and in RAM
+  uint32_t dim = 0;                        // vector dimension, 1..65536
+  Distance distance = Distance::kCosine;   // Qdrant's default has none; required on create
+  DataType datatype = DataType::kFloat32;  // element type stored on disk and in RAM
   // fsync (fdatasync of the vector file + synced RocksDB WAL) before an upsert with wait=true is
   // acknowledged. Default on. Off trades durability of the last writes for throughput.
   bool fsync = true;
-  bool on_disk = false;                        // Qdrant's flag, kept and reported; vectors in RAM
-  Json extra = Json::object();                 // unknown-to-the-engine config echoed back (hnsw_config...)
+  bool on_disk = false;              // Qdrant's flag, kept and reported; vectors in RAM
+  Json extra = Json::object();       // unknown-to-the-engine config echoed back (hnsw_config...)
+  std::optional<SpannConfig> spann;  // vectord extension; none = exact search only
 };
 
 enum class PayloadSchemaType : uint8_t { kKeyword, kInteger, kFloat, kBool };
@@ -32,13 +56,14 @@ const char* PayloadSchemaName(PayloadSchemaType t);
 std::optional<PayloadSchemaType> ParsePayloadSchema(std::string_view s);
 
 struct CollectionInfo {
-  std::string status = "green";   // green / yellow (building) / red (failed)
-  uint64_t points_count = 0;       // live points
+  std::string status = "green";  // green / yellow (building) / red (failed)
+  std::string index_error;       // why the last index build failed (status red)
+  uint64_t points_count = 0;     // live points
   uint64_t indexed_vectors_count = 0;
   uint64_t segments_count = 1;
   CollectionConfig config;
   std::vector<std::pair<std::string, PayloadSchemaType>> payload_schema;  // field -> type
-  std::vector<std::pair<std::string, uint64_t>> payload_schema_points;   // field -> points indexed
+  std::vector<std::pair<std::string, uint64_t>> payload_schema_points;    // field -> points indexed
 };
 
 struct SearchRequest {
@@ -51,7 +76,11 @@ struct SearchRequest {
   std::vector<std::string> payload_include;  // when non-empty, only these keys
   std::vector<std::string> payload_exclude;
   bool with_vector = false;
-  bool exact = false;  // params.exact; today every search is exact
+  bool exact = false;  // params.exact: brute force even when an index exists
+  // params.spann (vectord extension): per-query overrides of the collection's SPANN defaults.
+  std::optional<uint32_t> spann_nprobe;
+  std::optional<float> spann_eps;
+  std::optional<uint32_t> spann_rerank;
 };
 
 struct ScrollRequest {

@@ -14,26 +14,30 @@ class Status {
   // Codes map one-to-one onto HTTP statuses in server/ (see README "Errors and limits").
   enum class Code {
     kOk = 0,
-    kInvalidArgument,   // 400: bad input; nothing was changed
-    kNotFound,          // 404
-    kAlreadyExists,     // 409
-    kFailedPrecondition,// 400: e.g. collection not ready, index missing
-    kPayloadTooLarge,   // 413
-    kCorruption,        // 500: checksum mismatch, truncated file
-    kIOError,           // 500: the OS refused a read/write/sync
-    kInternal,          // 500
-    kUnavailable,       // 503: shutting down
+    kInvalidArgument,     // 400: bad input; nothing was changed
+    kNotFound,            // 404
+    kAlreadyExists,       // 409
+    kFailedPrecondition,  // 400: e.g. collection not ready, index missing
+    kPayloadTooLarge,     // 413
+    kCorruption,          // 500: checksum mismatch, truncated file
+    kIOError,             // 500: the OS refused a read/write/sync
+    kInternal,            // 500
+    kUnavailable,         // 503: shutting down
   };
 
   Status() = default;
   static Status OK() { return Status(); }
-  static Status InvalidArgument(std::string m) { return Status(Code::kInvalidArgument, std::move(m)); }
+  static Status InvalidArgument(std::string m) {
+    return Status(Code::kInvalidArgument, std::move(m));
+  }
   static Status NotFound(std::string m) { return Status(Code::kNotFound, std::move(m)); }
   static Status AlreadyExists(std::string m) { return Status(Code::kAlreadyExists, std::move(m)); }
   static Status FailedPrecondition(std::string m) {
     return Status(Code::kFailedPrecondition, std::move(m));
   }
-  static Status PayloadTooLarge(std::string m) { return Status(Code::kPayloadTooLarge, std::move(m)); }
+  static Status PayloadTooLarge(std::string m) {
+    return Status(Code::kPayloadTooLarge, std::move(m));
+  }
   static Status Corruption(std::string m) { return Status(Code::kCorruption, std::move(m)); }
   static Status IOError(std::string m) { return Status(Code::kIOError, std::move(m)); }
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
@@ -44,9 +48,15 @@ class Status {
   const std::string& message() const { return message_; }
   // "InvalidArgument: vector 3 has 127 dimensions, expected 128"
   std::string ToString() const {
-    static const char* const kNames[] = {"OK",          "InvalidArgument", "NotFound",
-                                         "AlreadyExists", "FailedPrecondition", "PayloadTooLarge",
-                                         "Corruption",  "IOError",         "Internal",
+    static const char* const kNames[] = {"OK",
+                                         "InvalidArgument",
+                                         "NotFound",
+                                         "AlreadyExists",
+                                         "FailedPrecondition",
+                                         "PayloadTooLarge",
+                                         "Corruption",
+                                         "IOError",
+                                         "Internal",
                                          "Unavailable"};
     return ok() ? "OK" : std::string(kNames[static_cast<int>(code_)]) + ": " + message_;
   }
@@ -84,19 +94,18 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
-#define VECTORD_RETURN_IF_ERROR(expr)   \
-  do {                                  \
-    ::vectord::Status _st = (expr);     \
-    if (!_st.ok()) return _st;          \
+#define VECTORD_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::vectord::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)
 
 #define VECTORD_CONCAT_INNER(a, b) a##b
 #define VECTORD_CONCAT(a, b) VECTORD_CONCAT_INNER(a, b)
 // VECTORD_ASSIGN_OR_RETURN(auto x, Foo()); returns Foo()'s Status on failure.
-#define VECTORD_ASSIGN_OR_RETURN(lhs, expr)                      \
-  auto VECTORD_CONCAT(_res_, __LINE__) = (expr);                 \
-  if (!VECTORD_CONCAT(_res_, __LINE__).ok())                     \
-    return VECTORD_CONCAT(_res_, __LINE__).status();             \
+#define VECTORD_ASSIGN_OR_RETURN(lhs, expr)                                                   \
+  auto VECTORD_CONCAT(_res_, __LINE__) = (expr);                                              \
+  if (!VECTORD_CONCAT(_res_, __LINE__).ok()) return VECTORD_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(VECTORD_CONCAT(_res_, __LINE__)).value()
 
 }  // namespace vectord

@@ -3,12 +3,11 @@
 
 #include <array>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "vectord/status.h"
 
@@ -25,9 +24,16 @@ inline constexpr InternalId kInvalidInternalId = 0xFFFFFFFFu;
 class PointId {
  public:
   PointId() = default;
-  static PointId Num(uint64_t n) { PointId p; p.num_ = n; return p; }
+  static PointId Num(uint64_t n) {
+    PointId p;
+    p.num_ = n;
+    return p;
+  }
   static PointId Uuid(const std::array<uint8_t, 16>& b) {
-    PointId p; p.is_uuid_ = true; p.uuid_ = b; return p;
+    PointId p;
+    p.is_uuid_ = true;
+    p.uuid_ = b;
+    return p;
   }
   // Accepts "550e8400-e29b-41d4-a716-446655440000" (any case), the 32-hex-digit simple form,
   // and "{...}"/"urn:uuid:" forms as Qdrant does. Error message names the offending text.
@@ -67,11 +73,11 @@ enum class Distance : uint8_t { kEuclid = 0, kDot = 1, kCosine = 2, kManhattan =
 // Element type of stored vectors.
 enum class DataType : uint8_t { kFloat32 = 0, kUint8 = 1, kFloat16 = 2, kInt8 = 3 };
 
-const char* DistanceName(Distance d);                 // "Euclid", "Dot", "Cosine", "Manhattan"
+const char* DistanceName(Distance d);  // "Euclid", "Dot", "Cosine", "Manhattan"
 std::optional<Distance> ParseDistance(std::string_view s);
-const char* DataTypeName(DataType t);                 // "float32", "uint8", "float16", "int8"
+const char* DataTypeName(DataType t);  // "float32", "uint8", "float16", "int8"
 std::optional<DataType> ParseDataType(std::string_view s);
-size_t DataTypeSize(DataType t);                      // bytes per element
+size_t DataTypeSize(DataType t);  // bytes per element
 // Smaller score is better only for distances (Euclid, Manhattan).
 inline bool LowerIsBetter(Distance d) {
   return d == Distance::kEuclid || d == Distance::kManhattan;

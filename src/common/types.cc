@@ -1,9 +1,10 @@
 // Implementations of the plain types declared in include/vectord/types.h and collection.h.
+#include "vectord/types.h"
+
 #include <cstring>
 #include <functional>
 
 #include "vectord/collection.h"
-#include "vectord/types.h"
 
 namespace vectord {
 namespace {
@@ -109,10 +110,14 @@ size_t PointIdHash::operator()(const PointId& p) const noexcept {
 
 const char* DistanceName(Distance d) {
   switch (d) {
-    case Distance::kEuclid: return "Euclid";
-    case Distance::kDot: return "Dot";
-    case Distance::kCosine: return "Cosine";
-    case Distance::kManhattan: return "Manhattan";
+    case Distance::kEuclid:
+      return "Euclid";
+    case Distance::kDot:
+      return "Dot";
+    case Distance::kCosine:
+      return "Cosine";
+    case Distance::kManhattan:
+      return "Manhattan";
   }
   return "?";
 }
@@ -127,10 +132,14 @@ std::optional<Distance> ParseDistance(std::string_view s) {
 
 const char* DataTypeName(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return "float32";
-    case DataType::kUint8: return "uint8";
-    case DataType::kFloat16: return "float16";
-    case DataType::kInt8: return "int8";
+    case DataType::kFloat32:
+      return "float32";
+    case DataType::kUint8:
+      return "uint8";
+    case DataType::kFloat16:
+      return "float16";
+    case DataType::kInt8:
+      return "int8";
   }
   return "?";
 }
@@ -145,20 +154,27 @@ std::optional<DataType> ParseDataType(std::string_view s) {
 
 size_t DataTypeSize(DataType t) {
   switch (t) {
-    case DataType::kFloat32: return 4;
-    case DataType::kFloat16: return 2;
+    case DataType::kFloat32:
+      return 4;
+    case DataType::kFloat16:
+      return 2;
     case DataType::kUint8:
-    case DataType::kInt8: return 1;
+    case DataType::kInt8:
+      return 1;
   }
   return 4;
 }
 
 const char* PayloadSchemaName(PayloadSchemaType t) {
   switch (t) {
-    case PayloadSchemaType::kKeyword: return "keyword";
-    case PayloadSchemaType::kInteger: return "integer";
-    case PayloadSchemaType::kFloat: return "float";
-    case PayloadSchemaType::kBool: return "bool";
+    case PayloadSchemaType::kKeyword:
+      return "keyword";
+    case PayloadSchemaType::kInteger:
+      return "integer";
+    case PayloadSchemaType::kFloat:
+      return "float";
+    case PayloadSchemaType::kBool:
+      return "bool";
   }
   return "?";
 }

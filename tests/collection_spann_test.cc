@@ -1,0 +1,261 @@
+// A collection with "spann_config": background build at the threshold, searches during the
+// build, the in-RAM delta, tombstones, filters on the SPANN path, restart with a built index.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "vectord/database.h"
+
+namespace vectord {
+namespace {
+
+constexpr uint32_t kDim = 16;
+
+std::vector<float> RandomClustered(std::mt19937& rng, const std::vector<std::vector<float>>& ctr) {
+  std::normal_distribution<float> noise(0, 4);
+  const auto& c = ctr[rng() % ctr.size()];
+  std::vector<float> v(kDim);
+  for (uint32_t i = 0; i < kDim; ++i) v[i] = std::clamp(std::round(c[i] + noise(rng)), 0.f, 255.f);
+  return v;
+}
+
+class CollectionSpannTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("coll_spann_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    Open();
+    std::mt19937 rng(7);
+    for (int c = 0; c < 40; ++c) {
+      std::vector<float> v(kDim);
+      for (auto& x : v) x = float(rng() % 200 + 20);
+      centers_.push_back(v);
+    }
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    db_.reset();
+    DatabaseOptions o;
+    o.data_dir = dir_;
+    o.search_threads = 2;
+    auto db = Database::Open(o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+  }
+  std::shared_ptr<Collection> Coll() { return db_->GetCollection("s").value(); }
+  bool WaitGreen(int seconds) {
+    for (int i = 0; i < seconds * 20; ++i) {
+      auto info = Coll()->Info();
+      if (info.status == "green" && info.indexed_vectors_count > 0) return true;
+      if (info.status == "red") {
+        ADD_FAILURE() << "build failed: " << info.index_error;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  // recall@10 of the default (SPANN) search against params.exact over `queries`.
+  double Recall(const std::vector<std::vector<float>>& queries, const FilterPtr& filter = nullptr) {
+    size_t hit = 0, total = 0;
+    for (const auto& q : queries) {
+      SearchRequest r;
+      r.vector = q;
+      r.limit = 10;
+      r.filter = filter;
+      auto approx = Coll()->Search(r);
+      r.exact = true;
+      auto exact = Coll()->Search(r);
+      EXPECT_TRUE(approx.ok() && exact.ok());
+      std::set<uint64_t> truth;
+      if (!approx.ok() || !exact.ok()) continue;
+      for (const auto& p : exact.value()) truth.insert(p.id.num());
+      for (const auto& p : approx.value()) hit += truth.count(p.id.num());
+      total += truth.size();
+    }
+    return total ? double(hit) / total : 1.0;
+  }
+  std::string dir_;
+  std::unique_ptr<Database> db_;
+  std::vector<std::vector<float>> centers_;
+};
+
+TEST_F(CollectionSpannTest, BuildsInBackgroundAndServesDeltaDeletesFiltersRestart) {
+  CollectionConfig cfg;
+  cfg.dim = kDim;
+  cfg.distance = Distance::kEuclid;
+  cfg.datatype = DataType::kUint8;
+  cfg.fsync = false;
+  SpannConfig sc;
+  sc.indexing_threshold = 6000;
+  sc.nprobe = 16;
+  cfg.spann = sc;
+  ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
+  std::mt19937 rng(1);
+  std::vector<std::vector<float>> data;
+  auto upsert = [&](uint64_t from, uint64_t to) {
+    std::vector<PointStruct> batch;
+    for (uint64_t i = from; i < to; ++i) {
+      data.push_back(RandomClustered(rng, centers_));
+      batch.push_back({PointId::Num(i), data.back(), Json{{"g", int(i % 10)}}});
+      if (batch.size() == 1000 || i + 1 == to) {
+        ASSERT_TRUE(Coll()->Upsert(std::move(batch), false).ok());
+        batch.clear();
+      }
+    }
+  };
+  upsert(0, 5000);
+  EXPECT_EQ(Coll()->Info().status, "green");
+  EXPECT_EQ(Coll()->Info().indexed_vectors_count, 0u);
+  upsert(5000, 8000);  // crosses the threshold: the build starts in the background
+
+  // Queries keep working (exactly) while the index builds.
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 50; ++i) queries.push_back(RandomClustered(rng, centers_));
+  EXPECT_GE(Recall(queries), 0.8);  // exact while building, approximate once installed
+  ASSERT_TRUE(WaitGreen(120));
+  auto info = Coll()->Info();
+  EXPECT_EQ(info.points_count, 8000u);
+  // The build covers the rows present when it started: at least the threshold.
+  const uint64_t indexed = info.indexed_vectors_count;
+  EXPECT_GE(indexed, 6000u);
+  EXPECT_LE(indexed, 8000u);
+  EXPECT_GE(Recall(queries), 0.9);
+
+  // The delta: points written after the build are found at once.
+  upsert(8000, 8300);
+  SearchRequest r;
+  r.vector = data[8123];
+  r.limit = 1;
+  auto res = Coll()->Search(r);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->size(), 1u);
+  EXPECT_EQ((*res)[0].score, 0.f);
+  EXPECT_EQ(Coll()->Info().indexed_vectors_count, indexed);
+  EXPECT_EQ(Coll()->Info().points_count, 8300u);
+
+  // Tombstones: a deleted indexed point is never returned; retrieve reads SSD rows.
+  PointSelector del{{PointId::Num(77)}, nullptr};
+  ASSERT_TRUE(Coll()->Delete(del, true).ok());
+  r.vector = data[77];
+  r.limit = 10;
+  auto del_res = Coll()->Search(r);
+  ASSERT_TRUE(del_res.ok());
+  for (const auto& p : del_res.value()) EXPECT_NE(p.id.num(), 77u);
+  auto rec = Coll()->Retrieve({PointId::Num(78)}, true, true);
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->size(), 1u);
+  EXPECT_EQ(*(*rec)[0].vector, data[78]);
+
+  // Filters on the SPANN path.
+  auto filter = ParseFilter(Json::parse(R"({"must":[{"key":"g","match":{"value":3}}]})")).value();
+  r.filter = filter;
+  r.with_payload = true;
+  r.vector = queries[0];
+  auto fres = Coll()->Search(r);
+  ASSERT_TRUE(fres.ok());
+  EXPECT_FALSE(fres->empty());
+  for (auto& p : *fres) EXPECT_EQ((*p.payload)["g"], 3);
+  EXPECT_GE(Recall(queries, filter), 0.8);
+
+  // Restart: the index is reopened, not rebuilt; the delta is reloaded.
+  std::vector<std::vector<ScoredPoint>> before;
+  r.filter = nullptr;
+  r.with_payload = false;
+  for (auto& q : queries) {
+    r.vector = q;
+    auto b = Coll()->Search(r);
+    ASSERT_TRUE(b.ok());
+    before.push_back(b.value());
+  }
+  Open();
+  info = Coll()->Info();
+  EXPECT_EQ(info.status, "green");
+  EXPECT_EQ(info.points_count, 8299u);
+  EXPECT_EQ(info.indexed_vectors_count, indexed - 1);
+  for (size_t i = 0; i < queries.size(); ++i) {
+    r.vector = queries[i];
+    auto after_res = Coll()->Search(r);
+    ASSERT_TRUE(after_res.ok());
+    const auto& after = after_res.value();
+    ASSERT_EQ(after.size(), before[i].size());
+    for (size_t j = 0; j < after.size(); ++j) EXPECT_EQ(after[j].id, before[i][j].id);
+  }
+}
+
+// Searches, scrolls and upserts run concurrently with the build; every one succeeds and searches
+// stay correct (a point just written is always found).
+TEST_F(CollectionSpannTest, ConcurrentQueriesAndWritesDuringBuild) {
+  CollectionConfig cfg;
+  cfg.dim = kDim;
+  cfg.distance = Distance::kEuclid;
+  cfg.datatype = DataType::kUint8;
+  cfg.fsync = false;
+  SpannConfig sc;
+  sc.indexing_threshold = 30000;
+  cfg.spann = sc;
+  ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
+  std::mt19937 rng(3);
+  std::vector<PointStruct> batch;
+  for (uint64_t i = 0; i < 30000; ++i) {
+    batch.push_back({PointId::Num(i), RandomClustered(rng, centers_), Json()});
+  }
+  ASSERT_TRUE(Coll()->Upsert(std::move(batch), false).ok());  // crosses the threshold
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, during_build{0};
+  std::thread reader([&] {
+    std::mt19937 r2(5);
+    while (!stop) {
+      SearchRequest r;
+      r.vector = RandomClustered(r2, centers_);
+      r.limit = 5;
+      auto res = Coll()->Search(r);
+      if (!res.ok() || res->empty()) ++failures;
+      if (Coll()->Info().status == "yellow") ++during_build;
+    }
+  });
+  for (uint64_t i = 30000; i < 30200; ++i) {
+    std::vector<float> v = RandomClustered(rng, centers_);
+    ASSERT_TRUE(Coll()->Upsert({{PointId::Num(i), v, Json()}}, false).ok());
+    SearchRequest r;
+    r.vector = v;
+    r.limit = 1;
+    auto res = Coll()->Search(r);
+    ASSERT_TRUE(res.ok());
+    ASSERT_FALSE(res->empty());
+    EXPECT_EQ((*res)[0].score, 0.f) << "point " << i << " not found right after its upsert";
+  }
+  EXPECT_TRUE(WaitGreen(120));
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::cout << "searches while the build ran: " << during_build.load() << "\n";
+  EXPECT_EQ(Coll()->Info().points_count, 30200u);
+}
+
+TEST_F(CollectionSpannTest, RejectsBadSpannConfig) {
+  EXPECT_FALSE(ParseSpannConfig(Json{{"layout", "hnsw"}}).ok());
+  EXPECT_FALSE(ParseSpannConfig(Json{{"nprobe", -1}}).ok());
+  EXPECT_FALSE(ParseSpannConfig(Json{{"indexing_treshold", 10}}).ok());
+  auto ok = ParseSpannConfig(Json{{"indexing_threshold", 10}, {"layout", "pq4"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->indexing_threshold, 10u);
+  EXPECT_EQ(ok->layout, "pq4");
+  EXPECT_EQ(ParseSpannConfig(SpannConfigToJson(*ok))->layout, "pq4");
+}
+
+}  // namespace
+}  // namespace vectord
