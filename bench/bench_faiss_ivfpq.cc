@@ -14,7 +14,8 @@
 //   1 thread:    omp_set_num_threads(1), one query per call: QPS, p50/p99 latency;
 //   all threads: one batched call with all queries, repeated for >= 0.3 s: QPS.
 // For each index: build time (train + add), the serialized index size (faiss::write_index to a
-// temporary file) in bytes per vector, the process RSS growth during the build and peak RSS.
+// temporary file) in bytes per vector, which is what the index holds in RAM, and the peak RSS of
+// the process (which also holds the benchmark's uint8 and float copies of the dataset).
 //
 // Usage: bench_faiss_ivfpq [--data DIR] [--queries N] [--k K] [--threads T] [--nlist A,B]
 //          [--m 32,64] [--nprobe 1,2,...] [--kfactor 1,2,...] [--refine flat,sq8] [--residual 1,0]
@@ -180,7 +181,6 @@ struct Row {
   double p99_ms = -1;
   double build_s = 0;
   double bytes_per_vector = 0;  // serialized index size / N
-  double rss_growth_mb = 0;     // VmRSS after build - before build
   double peak_rss_mb = 0;       // ru_maxrss of the process so far
 };
 
@@ -309,17 +309,16 @@ class Bench {
     rows_.push_back(r);
   }
 
-  void Built(Row* proto, const faiss::Index& index, double build_s, long rss_before_kb) {
+  void Built(Row* proto, const faiss::Index& index, double build_s) {
     proto->build_s = build_s;
-    proto->rss_growth_mb = static_cast<double>(ProcStatusKb("VmRSS") - rss_before_kb) / 1024.0;
     proto->peak_rss_mb = static_cast<double>(PeakRssKb()) / 1024.0;
     proto->bytes_per_vector =
         static_cast<double>(SerializedBytes(index, o_.tmp_dir)) / static_cast<double>(nb_);
     std::printf(
-        "# built %-40s in %7.1f s: %7.1f B/vector serialized, RSS +%.1f MB, peak RSS %.1f "
+        "# built %-40s in %7.1f s: %7.1f B/vector serialized, peak RSS %.1f "
         "MB (load %s)\n",
-        proto->index.c_str(), build_s, proto->bytes_per_vector, proto->rss_growth_mb,
-        proto->peak_rss_mb, LoadAverage().c_str());
+        proto->index.c_str(), build_s, proto->bytes_per_vector, proto->peak_rss_mb,
+        LoadAverage().c_str());
     std::fflush(stdout);
   }
 
@@ -353,7 +352,6 @@ class Bench {
     double coarse_s = 0;
     faiss::IndexFlatL2* quantizer = Quantizer(nlist, &coarse_s);
     omp_set_num_threads(static_cast<int>(o_.threads));
-    const long rss0 = ProcStatusKb("VmRSS");
     auto t0 = Clock::now();
     faiss::IndexIVFPQFastScan ivf(quantizer, dim_, nlist, m, 4);
     ivf.own_fields = false;
@@ -384,9 +382,7 @@ class Bench {
       index.own_fields = false;
       Row proto;
       proto.index = base_name + (refine == "flat" ? ",RFlat" : ",Refine(SQ8_direct)");
-      // RSS growth since before the PQ index was built: the PQ index plus this refine store (the
-      // previous refine store, a large allocation, has been returned to the OS).
-      Built(&proto, index, ivf_s + Seconds(t0, Clock::now()), rss0);
+      Built(&proto, index, ivf_s + Seconds(t0, Clock::now()));
       for (size_t kf : o_.kfactors) {
         index.k_factor = static_cast<float>(kf);
         for (size_t np : o_.nprobes) {
@@ -403,14 +399,13 @@ class Bench {
     double coarse_s = 0;
     faiss::IndexFlatL2* quantizer = Quantizer(nlist, &coarse_s);
     omp_set_num_threads(static_cast<int>(o_.threads));
-    const long rss0 = ProcStatusKb("VmRSS");
     const auto t0 = Clock::now();
     faiss::IndexIVFFlat index(quantizer, dim_, nlist);
     index.own_fields = false;
     index.add(static_cast<idx_t>(nb_), base_f_.data());
     Row proto;
     proto.index = "IVF" + std::to_string(nlist) + ",Flat";
-    Built(&proto, index, coarse_s + Seconds(t0, Clock::now()), rss0);
+    Built(&proto, index, coarse_s + Seconds(t0, Clock::now()));
     for (size_t np : o_.nprobes) {
       if (np > nlist) continue;
       index.nprobe = np;
@@ -421,14 +416,13 @@ class Bench {
 
   void RunHnsw() {
     omp_set_num_threads(static_cast<int>(o_.threads));
-    const long rss0 = ProcStatusKb("VmRSS");
     const auto t0 = Clock::now();
     faiss::IndexHNSWFlat index(static_cast<int>(dim_), 32);
     index.hnsw.efConstruction = 80;
     index.add(static_cast<idx_t>(nb_), base_f_.data());
     Row proto;
     proto.index = "HNSW32,Flat efC=80";
-    Built(&proto, index, Seconds(t0, Clock::now()), rss0);
+    Built(&proto, index, Seconds(t0, Clock::now()));
     for (size_t ef : o_.hnsw_efs) {
       index.hnsw.efSearch = static_cast<int>(ef);
       proto.params = "efSearch=" + std::to_string(ef);
@@ -474,16 +468,15 @@ class Bench {
 
     std::string csv =
         "peer,index,search_params,mode,threads,recall_at_k,recall_ties,qps,p50_ms,p99_ms,build_s,"
-        "index_bytes_per_vector,rss_growth_mb,peak_rss_mb,n,k\n";
+        "index_bytes_per_vector,peak_rss_mb,n,k\n";
     for (const Row& r : rows_) {
       char line[768];
-      std::snprintf(
-          line, sizeof(line),
-          "faiss,\"%s\",\"%s\",\"%s\",%u,%.4f,%.4f,%.1f,%.4f,%.4f,%.2f,%.2f,%.1f,%.1f,%zu,"
-          "%zu\n",
-          r.index.c_str(), r.params.c_str(), r.mode.c_str(), r.mode == "1 thread" ? 1u : o_.threads,
-          r.recall, r.recall_ties, r.qps, r.p50_ms, r.p99_ms, r.build_s, r.bytes_per_vector,
-          r.rss_growth_mb, r.peak_rss_mb, nb_, o_.k);
+      std::snprintf(line, sizeof(line),
+                    "faiss,\"%s\",\"%s\",\"%s\",%u,%.4f,%.4f,%.1f,%.4f,%.4f,%.2f,%.2f,%.1f,%zu,"
+                    "%zu\n",
+                    r.index.c_str(), r.params.c_str(), r.mode.c_str(),
+                    r.mode == "1 thread" ? 1u : o_.threads, r.recall, r.recall_ties, r.qps,
+                    r.p50_ms, r.p99_ms, r.build_s, r.bytes_per_vector, r.peak_rss_mb, nb_, o_.k);
       csv += line;
     }
     if (!o_.csv_path.empty()) {

@@ -5,7 +5,8 @@
 //
 //   bench_spann [--base F] [--query F] [--gt F] [--dir D] [--layout pq4|pq8|full] [--rebuild]
 //               [--nav tree|brute|hnsw] [--nprobe 8,16,32] [--eps 0.6] [--rerank 32,64]
-//               [--threads N] [--target N] [--closure 0.15] [--pq-m M] [--csv F] [--navbench]
+//               [--threads N] [--target N] [--closure 0.15] [--rng 1.0] [--expected-replicas R]
+//               [--pq-m M] [--csv F] [--navbench]
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
   unsigned threads = std::thread::hardware_concurrency() * 2;
   bool rebuild = false, navbench = false;
   uint32_t target = 0, pq_m = 0;
-  float closure = -1;
+  float closure = -1, rng = -1, expected_replicas = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -175,6 +176,10 @@ int main(int argc, char** argv) {
       pq_m = std::stoul(next());
     else if (a == "--closure")
       closure = std::stof(next());
+    else if (a == "--rng")
+      rng = std::stof(next());
+    else if (a == "--expected-replicas")
+      expected_replicas = std::stof(next());
     else if (a == "--rebuild")
       rebuild = true;
     else if (a == "--navbench")
@@ -250,6 +255,8 @@ int main(int argc, char** argv) {
     bp.target_list_entries = target;
     bp.pq_m = pq_m;
     if (closure >= 0) bp.assign.closure_eps = closure;
+    if (rng >= 0) bp.assign.rng_factor = rng;
+    if (expected_replicas > 0) bp.expected_replicas = expected_replicas;
     uint64_t last = 0;
     auto st = BuildSpannIndex(src, dir, bp, [&](uint64_t done, uint64_t total) {
       if (done - last >= total / 10 || done == total) {

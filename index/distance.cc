@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "index/cpu_dispatch.h"
+
 namespace vectord::index {
 namespace {
 
@@ -592,44 +594,14 @@ constexpr Kernels kAvx512 = {"avx512",       L2SqrF32Avx512,   IpF32Avx512,   L2
                              IpF32U8Avx512,  L2SqrF32I8Avx512, IpF32I8Avx512, L2SqrF32F16Avx512,
                              IpF32F16Avx512, L2SqrU8RowsAvx512};
 
-bool HasAvx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
-}
-bool HasAvx512() {
-  __builtin_cpu_init();
-  return HasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-}
-const Kernels* Best() { return HasAvx512() ? &kAvx512 : HasAvx2() ? &kAvx2 : &kScalar; }
-
-std::atomic<const Kernels*>& Active() {
-  static std::atomic<const Kernels*> active{Best()};
-  return active;
-}
-inline const Kernels& K() { return *Active().load(std::memory_order_relaxed); }
+constexpr KernelDispatch<Kernels> kDispatch(&kScalar, &kAvx2, &kAvx512);
+inline const Kernels& K() { return kDispatch.Get(); }
 
 }  // namespace
 
 const char* KernelLevel() { return K().name; }
 
-bool SetKernelLevel(const char* level) {
-  const std::string_view l = level == nullptr ? "auto" : level;
-  const Kernels* k = nullptr;
-  if (l == "auto") {
-    k = Best();
-  } else if (l == "scalar") {
-    k = &kScalar;
-  } else if (l == "avx2") {
-    if (HasAvx2()) k = &kAvx2;
-  } else if (l == "avx512") {
-    if (HasAvx512()) k = &kAvx512;
-  }
-  if (k == nullptr) return false;
-  Active().store(k, std::memory_order_relaxed);
-  return true;
-}
+bool SetKernelLevel(const char* level) { return kDispatch.SetLevel(level); }
 
 float L2SqrF32(const float* a, const float* b, size_t d) { return K().l2_f32(a, b, d); }
 float IpF32(const float* a, const float* b, size_t d) { return K().ip_f32(a, b, d); }

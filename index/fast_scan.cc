@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "index/cpu_dispatch.h"
+
 namespace vectord::index {
 namespace {
 
@@ -205,20 +207,8 @@ constexpr Kernels kScalar = {"scalar", AccumulateScalar, Scan8Scalar};
 constexpr Kernels kAvx2 = {"avx2", AccumulateAvx2, Scan8Scalar};
 constexpr Kernels kAvx512 = {"avx512", AccumulateAvx512, Scan8Scalar};
 
-bool HasAvx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-bool HasAvx512() {
-  return HasAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-}
-const Kernels* Best() { return HasAvx512() ? &kAvx512 : HasAvx2() ? &kAvx2 : &kScalar; }
-std::atomic<const Kernels*>& Active() {
-  static std::atomic<const Kernels*> active{Best()};
-  return active;
-}
-inline const Kernels& K() { return *Active().load(std::memory_order_relaxed); }
+constexpr KernelDispatch<Kernels> kDispatch(&kScalar, &kAvx2, &kAvx512);
+inline const Kernels& K() { return kDispatch.Get(); }
 
 }  // namespace
 
@@ -294,21 +284,6 @@ void Scan8(const uint8_t* codes, size_t n, uint32_t m, const float* lut, float* 
 
 const char* FastScanLevel() { return K().name; }
 
-bool SetFastScanLevel(const char* level) {
-  const std::string_view l = level == nullptr ? "auto" : level;
-  const Kernels* k = nullptr;
-  if (l == "auto") {
-    k = Best();
-  } else if (l == "scalar") {
-    k = &kScalar;
-  } else if (l == "avx2") {
-    if (HasAvx2()) k = &kAvx2;
-  } else if (l == "avx512") {
-    if (HasAvx512()) k = &kAvx512;
-  }
-  if (k == nullptr) return false;
-  Active().store(k, std::memory_order_relaxed);
-  return true;
-}
+bool SetFastScanLevel(const char* level) { return kDispatch.SetLevel(level); }
 
 }  // namespace vectord::index

@@ -244,7 +244,10 @@ HttpResponse Api::UpdateResult(const Context& c, const Result<uint64_t>& r) cons
 
 HttpResponse Api::Root(Context& c) {
   HttpResponse r;
-  r.body = R"({"title":"vectord - vector search engine","version":"0.1.0"})";
+  // "version" is the Qdrant REST API level vectord follows, so that Qdrant's clients' version
+  // check passes; vectord's own version is "vectord_version".
+  r.body =
+      R"({"title":"vectord - vector search engine","version":"1.17.0","vectord_version":"0.1.0"})";
   return r;
 }
 
@@ -296,12 +299,13 @@ HttpResponse Api::CreateCollection(Context& c) {
   auto body = Body(c, false);
   if (!body.ok()) return ErrorResponse(body.status(), c.Elapsed());
   Json& b = *body;
-  Status st = CheckKnownFields(b,
-                               {"vectors", "shard_number", "sharding_method", "replication_factor",
-                                "write_consistency_factor", "on_disk_payload", "hnsw_config",
-                                "wal_config", "optimizers_config", "quantization_config",
-                                "sparse_vectors", "strict_mode_config", "metadata", "init_from"},
-                               "create collection request");
+  Status st =
+      CheckKnownFields(b,
+                       {"vectors", "shard_number", "sharding_method", "replication_factor",
+                        "write_consistency_factor", "on_disk_payload", "hnsw_config", "wal_config",
+                        "optimizers_config", "quantization_config", "sparse_vectors",
+                        "strict_mode_config", "metadata", "init_from", "spann_config"},
+                       "create collection request");
   if (!st.ok()) return ErrorResponse(st, c.Elapsed());
   auto bad = [&](const std::string& m) { return ErrorResponse(400, m, c.Elapsed()); };
   auto vit = b.find("vectors");
@@ -354,10 +358,18 @@ HttpResponse Api::CreateCollection(Context& c) {
   auto on_disk = GetBool(v, "on_disk", false, "vectors");
   if (!on_disk.ok()) return ErrorResponse(on_disk.status(), c.Elapsed());
   cfg.on_disk = *on_disk;
+  // vectord extension: the SPANN memory/SSD index.
+  if (b.contains("spann_config") && !b["spann_config"].is_null()) {
+    auto sc = ParseSpannConfig(b["spann_config"]);
+    if (!sc.ok()) return ErrorResponse(sc.status(), c.Elapsed());
+    cfg.spann = *sc;
+  }
   // Everything else is echoed back as given.
   cfg.extra = Json::object();
   for (auto it = b.begin(); it != b.end(); ++it) {
-    if (it.key() != "vectors" && !it->is_null()) cfg.extra[it.key()] = it.value();
+    if (it.key() != "vectors" && it.key() != "spann_config" && !it->is_null()) {
+      cfg.extra[it.key()] = it.value();
+    }
   }
   for (const char* k : {"hnsw_config", "quantization_config", "memory"}) {
     if (v.contains(k) && !v[k].is_null()) cfg.extra["vectors"][k] = v[k];
@@ -411,6 +423,7 @@ HttpResponse Api::GetCollection(Context& c) {
                  {"wal_config", Merged({{"wal_capacity_mb", 32}, {"wal_segments_ahead", 0}}, extra,
                                        "wal_config")},
                  {"quantization_config", ExtraOr(extra, "quantization_config", nullptr)}};
+  if (cfg.spann) config["spann_config"] = SpannConfigToJson(*cfg.spann);
   for (const char* k : {"strict_mode_config", "metadata"}) {
     if (extra.contains(k)) config[k] = extra[k];
   }
@@ -426,7 +439,8 @@ HttpResponse Api::GetCollection(Context& c) {
     schema[field].erase("params");
   }
   Json result = {{"status", info.status},
-                 {"optimizer_status", "ok"},
+                 {"optimizer_status",
+                  info.index_error.empty() ? Json("ok") : Json{{"error", info.index_error}}},
                  {"indexed_vectors_count", info.indexed_vectors_count},
                  {"points_count", info.points_count},
                  {"segments_count", info.segments_count},

@@ -75,14 +75,39 @@ Status GetScoreThreshold(const Json& obj, std::string_view where, std::optional<
   return Status::OK();
 }
 
-Status GetParams(const Json& obj, std::string_view where, bool* exact) {
+// Search params: Qdrant's (exact; the HNSW ones accepted and ignored) and vectord's "spann"
+// extension {"nprobe": int, "eps": float, "rerank": int}.
+Status GetParams(const Json& obj, std::string_view where, SearchRequest* req) {
   const Json* p = Field(obj, "params");
   if (!p) return Status::OK();
   std::string pw = Path(where, "params");
   if (!p->is_object()) return Status::InvalidArgument(pw + ": expected an object");
   VECTORD_RETURN_IF_ERROR(CheckKnownFields(
-      *p, {"hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf"}, pw));
-  VECTORD_ASSIGN_OR_RETURN(*exact, GetBool(*p, "exact", false, pw));
+      *p, {"hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf", "spann"}, pw));
+  VECTORD_ASSIGN_OR_RETURN(req->exact, GetBool(*p, "exact", false, pw));
+  const Json* sp = Field(*p, "spann");
+  if (!sp) return Status::OK();
+  const std::string sw = Path(pw, "spann");
+  if (!sp->is_object()) return Status::InvalidArgument(sw + ": expected an object");
+  VECTORD_RETURN_IF_ERROR(CheckKnownFields(*sp, {"nprobe", "eps", "rerank"}, sw));
+  if (const Json* v = Field(*sp, "nprobe")) {
+    if (!v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > 100000) {
+      return Status::InvalidArgument(sw + ".nprobe: expected an integer in [1, 100000]");
+    }
+    req->spann_nprobe = static_cast<uint32_t>(v->get<int64_t>());
+  }
+  if (const Json* v = Field(*sp, "rerank")) {
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 100000) {
+      return Status::InvalidArgument(sw + ".rerank: expected an integer in [0, 100000]");
+    }
+    req->spann_rerank = static_cast<uint32_t>(v->get<int64_t>());
+  }
+  if (const Json* v = Field(*sp, "eps")) {
+    if (!v->is_number() || !(v->get<double>() >= 0 && v->get<double>() <= 1000)) {
+      return Status::InvalidArgument(sw + ".eps: expected a number in [0, 1000]");
+    }
+    req->spann_eps = static_cast<float>(v->get<double>());
+  }
   return Status::OK();
 }
 
@@ -252,7 +277,7 @@ Result<SearchRequest> ParseSearchRequest(const Json& obj, const ApiLimits& limit
   VECTORD_ASSIGN_OR_RETURN(req.filter, GetFilter(obj, where));
   VECTORD_RETURN_IF_ERROR(GetLimitOffset(obj, limits, where, &req.limit, &req.offset));
   VECTORD_RETURN_IF_ERROR(GetScoreThreshold(obj, where, &req.score_threshold));
-  VECTORD_RETURN_IF_ERROR(GetParams(obj, where, &req.exact));
+  VECTORD_RETURN_IF_ERROR(GetParams(obj, where, &req));
   VECTORD_RETURN_IF_ERROR(ApplyPayloadSelection(obj, false, where, &req));
   return req;
 }
@@ -298,7 +323,7 @@ Result<QueryPlan> ParseQueryRequest(const Json& obj, const ApiLimits& limits,
   VECTORD_ASSIGN_OR_RETURN(req.filter, GetFilter(obj, where));
   VECTORD_RETURN_IF_ERROR(GetLimitOffset(obj, limits, where, &req.limit, &req.offset));
   VECTORD_RETURN_IF_ERROR(GetScoreThreshold(obj, where, &req.score_threshold));
-  VECTORD_RETURN_IF_ERROR(GetParams(obj, where, &req.exact));
+  VECTORD_RETURN_IF_ERROR(GetParams(obj, where, &req));
   VECTORD_RETURN_IF_ERROR(ApplyPayloadSelection(obj, false, where, &req));
   return plan;
 }

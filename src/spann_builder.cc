@@ -185,7 +185,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   const uint32_t target =
       p.target_list_entries != 0
           ? p.target_list_entries
-          : std::max<uint32_t>(16, static_cast<uint32_t>(2 * storage::kPostingPagePayload /
+          : std::max<uint32_t>(16, static_cast<uint32_t>(3 * storage::kPostingPagePayload /
                                                          codec.BytesPerEntry()));
   const uint32_t max_list = p.max_list_entries != 0 ? p.max_list_entries : 4 * target;
   const uint32_t num_c = static_cast<uint32_t>(

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "storage/crc32c.h"
+#include "storage/file_util.h"
 
 namespace vectord::storage {
 namespace {
@@ -51,38 +52,6 @@ uint32_t PageCrc(uint32_t page_index, const uint8_t* page) {
 
 Status Errno(const std::string& what, const std::string& path) {
   return Status::IOError("posting file '" + path + "': " + what + ": " + std::strerror(errno));
-}
-
-Status PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Errno("write at offset " + std::to_string(off), path);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    off += static_cast<uint64_t>(w);
-  }
-  return Status::OK();
-}
-
-Status PreadAll(int fd, uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Errno("read at offset " + std::to_string(off), path);
-    }
-    if (r == 0) {
-      return Status::Corruption("posting file '" + path + "' is truncated at offset " +
-                                std::to_string(off));
-    }
-    p += r;
-    n -= static_cast<size_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
-  return Status::OK();
 }
 
 Status SyncParentDir(const std::string& path) {

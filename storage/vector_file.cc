@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "storage/crc32c.h"
+#include "storage/file_util.h"
 
 namespace vectord::storage {
 namespace {
@@ -33,36 +34,6 @@ uint32_t GetU32(const uint8_t* p) {
 // Seeding a record's checksum with its row number catches records written at the wrong place.
 uint32_t RecordCrc(uint64_t row, const uint8_t* rec, uint32_t bytes) {
   return Crc32c(static_cast<uint32_t>(row * 0x9E3779B1u), rec, bytes);
-}
-
-Status PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Errno("write", path);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    off += static_cast<uint64_t>(w);
-  }
-  return Status::OK();
-}
-
-Status PreadAll(int fd, uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Errno("read", path);
-    }
-    if (r == 0)
-      return Status::Corruption("'" + path + "' is truncated at offset " + std::to_string(off));
-    p += r;
-    n -= static_cast<size_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
-  return Status::OK();
 }
 
 }  // namespace

@@ -870,3 +870,77 @@ TEST(HttpServerRestart, DataSurvivesGracefulRestartAndConfigFile) {
 }
 
 }  // namespace
+
+namespace {
+
+// vectord's SPANN extension over HTTP: spann_config on create, the background build seen through
+// GET /collections/{c} (status, indexed_vectors_count), params.spann on queries, bad input.
+TEST_F(HttpServerTest, SpannConfigBuildAndQueryParams) {
+  Client c(port());
+  c.Request("DELETE", "/collections/sp");
+  Reply r = c.Request("PUT", "/collections/sp",
+                      R"({"vectors":{"size":8,"distance":"Euclid"},
+                          "spann_config":{"indexing_threshold":3000,"nprobe":8,"layoutt":"full"}})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.error().find("spann_config: unknown field 'layoutt'"), std::string::npos) << r.body;
+  r = c.Request("PUT", "/collections/sp",
+                R"({"vectors":{"size":8,"distance":"Euclid"},
+                    "spann_config":{"indexing_threshold":3000,"nprobe":8,"layout":"full"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::map<uint64_t, ModelPoint> model;
+  for (int b = 0; b < 4; ++b) {
+    Json pts = Json::array();
+    for (int i = b * 1000; i < (b + 1) * 1000; ++i) {
+      ModelPoint p;
+      for (int k = 0; k < kDim; ++k) p.vec.push_back(d(rng));
+      p.payload = {{"group", i % 3}};
+      pts.push_back({{"id", i}, {"vector", p.vec}, {"payload", p.payload}});
+      model[i] = p;
+    }
+    r = c.Request("PUT", "/collections/sp/points?wait=true", Json{{"points", pts}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  Json info;
+  for (int i = 0; i < 600; ++i) {
+    info = c.Request("GET", "/collections/sp").json()["result"];
+    if (info["status"] == "green" && info["indexed_vectors_count"].get<uint64_t>() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(info["status"], "green") << info.dump();
+  EXPECT_GE(info["indexed_vectors_count"].get<uint64_t>(), 3000u);
+  EXPECT_EQ(info["points_count"], 4000);
+  EXPECT_EQ(info["config"]["spann_config"]["indexing_threshold"], 3000);
+  EXPECT_EQ(info["config"]["spann_config"]["layout"], "full");
+
+  // Approximate with a wide probe is near-exact; params.exact is exact.
+  size_t hits = 0;
+  for (int t = 0; t < 20; ++t) {
+    std::vector<float> q;
+    for (int k = 0; k < kDim; ++k) q.push_back(d(rng));
+    const auto truth = BruteForce(model, q, 10);
+    r = c.Request("POST", "/collections/sp/points/query",
+                  Json{{"query", q}, {"limit", 10}, {"params", {{"exact", true}}}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Ids(r.json()["result"]["points"]), truth);
+    r = c.Request(
+        "POST", "/collections/sp/points/query",
+        Json{{"query", q}, {"limit", 10}, {"params", {{"spann", {{"nprobe", 64}, {"eps", 100}}}}}}
+            .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (auto id : Ids(r.json()["result"]["points"])) {
+      hits += std::count(truth.begin(), truth.end(), id);
+    }
+  }
+  EXPECT_GE(hits, 190u);  // recall@10 >= 0.95
+  for (const char* bad : {R"({"nprobe":0})", R"({"eps":-1})", R"({"rerank":"x"})", R"({"k":1})"}) {
+    r = c.Request("POST", "/collections/sp/points/query",
+                  std::string(R"({"query":[0,0,0,0,0,0,0,0],"params":{"spann":)") + bad + "}}");
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+    EXPECT_NE(r.error().find("params.spann"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(c.Request("DELETE", "/collections/sp").status, 200);
+}
+
+}  // namespace

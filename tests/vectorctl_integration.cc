@@ -74,8 +74,11 @@ class VectorctlIntegration : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("vectorctl_integration_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "data");
+    StartServer((dir_ / "data").string());
+  }
+  // Starts vectord on `data` (log in dir_/vectord.log) and waits until it accepts connections.
+  void StartServer(const std::string& data) {
     port_ = FreePort();
-    const std::string data = (dir_ / "data").string();
     const std::string port = std::to_string(port_);
     const std::string log = (dir_ / "vectord.log").string();
     std::vector<std::string> args = {vectord_,    "--data-dir", data, "--host",
@@ -95,12 +98,16 @@ class VectorctlIntegration : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  void TearDown() override {
+  void StopServer() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       int st;
       ::waitpid(pid_, &st, 0);
+      pid_ = -1;
     }
+  }
+  void TearDown() override {
+    StopServer();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   // Runs vectorctl with `args`; stdout to `out`, stderr to `err` (paths under dir_).
@@ -113,6 +120,26 @@ class VectorctlIntegration : public ::testing::Test {
   }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string P(const std::string& name) const { return (dir_ / name).string(); }
+
+  // GET `path` from the server; returns the response body ("" on failure).
+  std::string HttpGet(const std::string& path) const {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    std::string resp;
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      if (::write(s, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+        char buf[4096];
+        for (ssize_t r; (r = ::read(s, buf, sizeof buf)) > 0;) resp.append(buf, r);
+      }
+    }
+    ::close(s);
+    const size_t body = resp.find("\r\n\r\n");
+    return body == std::string::npos ? "" : resp.substr(body + 4);
+  }
 
   std::string vectord_, vectorctl_;
   fs::path dir_;
@@ -172,6 +199,64 @@ TEST_F(VectorctlIntegration, GtImportBenchExactRecallIsOne) {
             Run("import --url " + Url() + " --collection it --file " + P("gt.ivecs") + " --limit 5",
                 &out, &err));
   EXPECT_NE(err.find("HTTP 4"), std::string::npos) << err;
+}
+
+// vectorctl build loads a file into a data directory offline and builds the SPANN index there; a
+// server started on that directory then serves the indexed collection (searching every list of
+// the index with full vectors must find the exact neighbours).
+TEST_F(VectorctlIntegration, BuildOfflineThenServerServesIndex) {
+  StopServer();
+  const uint32_t dim = 16;
+  const size_t n = 4000, nq = 40;
+  std::mt19937 rng(11);
+  std::vector<uint8_t> base(n * dim), queries(nq * dim);
+  for (auto& v : base) v = static_cast<uint8_t>(rng() % 256);
+  for (auto& v : queries) v = static_cast<uint8_t>(rng() % 256);
+  for (auto [path, rows, count] :
+       {std::tuple{P("base.u8bin"), &base, n}, std::tuple{P("query.u8bin"), &queries, nq}}) {
+    auto w = storage::DatasetWriter::Create(path, dim);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(rows->data(), count).ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+  }
+  {
+    std::ofstream f(P("attrs.jsonl"));
+    for (size_t i = 0; i < n; ++i) f << "{\"row\": " << i << "}\n";
+  }
+  std::string out, err;
+  ASSERT_EQ(0, Run("gt --base " + P("base.u8bin") + " --query " + P("query.u8bin") +
+                       " --k 10 --metric l2 --out " + P("gt.ivecs"),
+                   &out, &err))
+      << err;
+  const std::string built = P("built");
+  // eps 0 disables pruning and nprobe covers every list: the search is exhaustive.
+  ASSERT_EQ(0, Run("build --data-dir " + built + " --collection b --file " + P("base.u8bin") +
+                       " --payload " + P("attrs.jsonl") +
+                       " --layout full --batch 700 --nprobe 100000 --eps 0",
+                   &out, &err))
+      << err << out;
+  EXPECT_NE(out.find("index: 4,000 vectors in"), std::string::npos) << out;
+  EXPECT_NE(err.find("load  [##############################] 4,000/4,000"), std::string::npos)
+      << err;
+  // A second build into the same collection is refused with the engine's message.
+  EXPECT_EQ(1, Run("build --data-dir " + built + " --collection b --file " + P("base.u8bin"), &out,
+                   &err));
+  EXPECT_NE(err.find("'b'"), std::string::npos) << err;
+
+  ASSERT_NO_FATAL_FAILURE(StartServer(built));
+  const std::string info = HttpGet("/collections/b");
+  EXPECT_NE(info.find("\"indexed_vectors_count\":4000"), std::string::npos) << info;
+  EXPECT_NE(info.find("\"points_count\":4000"), std::string::npos) << info;
+  EXPECT_NE(info.find("\"status\":\"green\""), std::string::npos) << info;
+  ASSERT_EQ(0, Run("bench --url " + Url() + " --collection b --queries " + P("query.u8bin") +
+                       " --gt " + P("gt.ivecs") + " --k 10 --concurrency 1 --warmup 2 --csv -",
+                   &out, &err))
+      << err << out;
+  const size_t at = out.find("\n1,40,10,0,");
+  ASSERT_NE(at, std::string::npos) << out;
+  EXPECT_GT(std::stod(out.substr(at + std::strlen("\n1,40,10,0,"))), 0.999) << out;
+  // The server opened the built index: it logged no build of its own.
+  EXPECT_EQ(ReadFile(P("vectord.log")).find("installed"), std::string::npos);
 }
 
 }  // namespace

@@ -117,7 +117,7 @@ disk_bpv=$(tail -1 "$build_csv" | cut -d, -f14)
 head_bpv=$(tail -1 "$build_csv" | cut -d, -f13)
 
 csv=$results/sptag_search.csv
-echo "peer,index,search_params,mode,threads,n,k,build_s,ram_index_bytes_per_vector,disk_bytes_per_vector,serving_peak_rss_mb,recall_at_k,recall_ties,qps,lat_avg_ms,p50_ms,p99_ms,pages_avg,pages_p99,ios_avg,peak_rss_mb,sptag_recall,nq" > "$csv"
+echo "peer,index,search_params,mode,threads,n,k,build_s,ram_index_bytes_per_vector,disk_bytes_per_vector,serving_peak_rss_mb,recall_at_k,recall_ties,qps,lat_avg_ms,p50_ms,p99_ms,pages_avg,pages_p99,ios_avg,peak_rss_mb,nq" > "$csv"
 for t in $modes; do
   for mc in $maxchecks; do
     for np in $nprobes; do

@@ -58,13 +58,12 @@ def main():
     pages = distribution(log, "Total Disk Page Access")
     ios = distribution(log, "Total Disk IO")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", tlog)
-    sptag_recall = re.findall(r"Recall@\d+: ([0-9.]+)", log)
     row = labels + [
         f"{hits / (nq * k):.4f}", f"{ties / (nq * k):.4f}",
         qps[-1] if qps else "",  # the last QPS line is the measured search, after the warm-up
         lat[0], lat[1], lat[4], pages[0], pages[4], ios[0],
         f"{int(rss.group(1)) / 1024:.1f}" if rss else "",
-        sptag_recall[-1] if sptag_recall else "", nq,
+        nq,
     ]
     print(",".join("" if v is None else str(v) for v in row))
 

@@ -24,8 +24,8 @@ struct SpannConfig {
   uint32_t pq_m = 0;                    // PQ subquantizers (0 = dim/2 for pq4, dim/4 for pq8)
   uint32_t target_list_entries = 0;     // entries per posting list (0 = by layout, ~1-2 pages)
   uint32_t max_replicas = 8;            // SPANN closure assignment: lists per vector, at most
-  float closure_eps = 0.15f;            // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
-  float rng_factor = 1.0f;              // RNG rule factor (0 = off)
+  float closure_eps = 0.5f;             // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
+  float rng_factor = 1.2f;              // RNG rule factor (0 = off; > 1 keeps more replicas)
   uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
   // Search defaults, overridable per query with params.spann.
   uint32_t nprobe = 48;  // posting lists read at most

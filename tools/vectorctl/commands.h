@@ -50,4 +50,30 @@ struct BenchOptions {
 };
 int RunBench(const BenchOptions& o);
 
+// `vectorctl build`: loads a dataset file into a data directory through the embedded engine and
+// builds the collection's SPANN index (docs/vectorctl.md). Unset SPANN options keep the engine's
+// SpannConfig defaults.
+struct BuildOptions {
+  std::string data_dir;
+  std::string collection;
+  std::string file;
+  std::string payload;  // optional JSON-lines file, one object per row
+  std::string distance = "Euclid";
+  std::string datatype;  // empty = the file's element type (uint8, int8, else float32)
+  size_t batch = 20000;  // points per Upsert
+  size_t limit = 0;      // 0 = all rows
+  // SPANN config overrides (0 / negative = engine default).
+  std::string layout;
+  uint32_t pq_m = 0;
+  uint32_t target_list_entries = 0;
+  uint32_t max_replicas = 0;
+  float closure_eps = -1;
+  float rng_factor = -1;
+  uint64_t cache_bytes = 0;
+  uint32_t nprobe = 0;
+  float eps = -1;
+  uint32_t rerank = 0;
+};
+int RunBuild(const BuildOptions& o);
+
 }  // namespace vectord::vectorctl

@@ -1,5 +1,6 @@
 // vectorctl: command-line tool for vectord — exact ground truth (gt), bulk import into a running
-// server (import) and recall/latency/throughput benchmarks against one (bench). See
+// server (import), offline bulk load + index build into a data directory (build) and
+// recall/latency/throughput benchmarks against a server (bench). See
 // docs/vectorctl.md.
 #include <CLI/CLI.hpp>
 
@@ -64,7 +65,35 @@ int main(int argc, char** argv) {
   bn_cmd->add_option("--warmup", bn.warmup, "Unmeasured requests before each level")
       ->capture_default_str();
 
+  BuildOptions bd;
+  auto* bd_cmd =
+      app.add_subcommand("build", "Load a vector file into a data directory and build its index");
+  bd_cmd->add_option("--data-dir", bd.data_dir, "vectord data directory (no server running on it)")
+      ->required();
+  bd_cmd->add_option("--collection", bd.collection, "Collection to create")->required();
+  bd_cmd->add_option("--file", bd.file, "Vectors (.fvecs .bvecs .fbin .u8bin .i8bin)")->required();
+  bd_cmd->add_option("--payload", bd.payload, "JSON lines, one payload object per vector");
+  bd_cmd->add_option("--distance", bd.distance, "Euclid | Dot | Cosine")->capture_default_str();
+  bd_cmd->add_option("--datatype", bd.datatype,
+                     "float32 | uint8 | int8 | float16 (default: the file's element type)");
+  bd_cmd->add_option("--batch", bd.batch, "Points per upsert")->capture_default_str();
+  bd_cmd->add_option("--limit", bd.limit, "Load only the first N rows (0 = all)")
+      ->capture_default_str();
+  bd_cmd->add_option("--layout", bd.layout, "Posting lists: full | pq4 | pq8 (default: engine's)")
+      ->check(CLI::IsMember({"full", "pq4", "pq8"}));
+  bd_cmd->add_option("--pq-m", bd.pq_m, "PQ subquantizers (default dim/2 for pq4, dim/4 for pq8)");
+  bd_cmd->add_option("--target-list-entries", bd.target_list_entries,
+                     "Mean posting-list entries aimed at (default: by layout)");
+  bd_cmd->add_option("--max-replicas", bd.max_replicas, "Lists per vector, at most (1..8)");
+  bd_cmd->add_option("--closure-eps", bd.closure_eps, "Closure rule slack (SPANN)");
+  bd_cmd->add_option("--rng-factor", bd.rng_factor, "RNG rule factor (0 = off)");
+  bd_cmd->add_option("--cache-bytes", bd.cache_bytes, "RAM cache of hot posting lists, bytes");
+  bd_cmd->add_option("--nprobe", bd.nprobe, "Search default: posting lists read at most");
+  bd_cmd->add_option("--eps", bd.eps, "Search default: query-aware pruning slack");
+  bd_cmd->add_option("--rerank", bd.rerank, "Search default: candidates re-ranked (pq layouts)");
+
   CLI11_PARSE(app, argc, argv);
+  if (bd_cmd->parsed()) return RunBuild(bd);
   if (gt_cmd->parsed()) return RunGt(gt);
   if (im_cmd->parsed()) return RunImport(im);
   if (bn_cmd->parsed()) return RunBench(bn);
