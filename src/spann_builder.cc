@@ -182,11 +182,15 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   const uint32_t code_bytes = !pq ? static_cast<uint32_t>(row_bytes)
                                   : (p.layout == index::PostingLayout::kPq4 ? (m + 1) / 2 : m);
   index::PostingCodec codec(p.layout, code_bytes, m);
+  // Auto list size (docs/spann.md "Tuning"): full lists fill 4 pages (fewest centroids, so least
+  // RAM, for a few % more pages); PQ lists 2 pages (there re-rank reads dominate the page count).
+  const uint32_t target_pages = pq ? 2 : 4;
   const uint32_t target =
       p.target_list_entries != 0
           ? p.target_list_entries
-          : std::max<uint32_t>(16, static_cast<uint32_t>(3 * storage::kPostingPagePayload /
-                                                         codec.BytesPerEntry()));
+          : std::max<uint32_t>(16,
+                               static_cast<uint32_t>(target_pages * storage::kPostingPagePayload /
+                                                     codec.BytesPerEntry()));
   const uint32_t max_list = p.max_list_entries != 0 ? p.max_list_entries : 4 * target;
   const uint32_t num_c = static_cast<uint32_t>(
       std::clamp<double>(std::llround(static_cast<double>(n) * p.expected_replicas / target), 1.0,

@@ -27,7 +27,7 @@ struct SpannBuildParams {
   // PQ subquantizers (0 = auto: dim / 2 for kPq4, dim / 4 for kPq8; dim must be divisible).
   uint32_t pq_m = 0;
   // Posting-list entries aimed at on average, replicas included (default 0 = auto: what fills
-  // three 4 KiB pages in the chosen layout, at least 16).
+  // four 4 KiB pages for kFull, two for kPq4/kPq8, at least 16).
   uint32_t target_list_entries = 0;
   // Lists bigger than this (estimated from the sample) are split again (0 = 4 x target).
   uint32_t max_list_entries = 0;

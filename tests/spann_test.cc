@@ -378,22 +378,25 @@ TEST(SpannPartsTest, NavigationKindsFindTheNearestCentroids) {
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     kinds.push_back(std::move(rt).value());
   }
-  size_t found = 0, total = 0, first = 0;
+  // Per approximate kind: share of the true 10 nearest found, and of the true nearest ranked first.
+  // Faiss's HNSW graph depends on its OpenMP thread schedule, so its floor has slack.
+  const double floors[] = {0, 0.85, 0.85};
   std::vector<index::CentroidHit> truth, hits;
-  for (size_t i = 0; i < 50; ++i) {
-    kinds[0]->Search(&q[i * 16], 10, {}, &truth);
-    ASSERT_EQ(truth.size(), 10u);
-    for (size_t k = 1; k < kinds.size(); ++k) {
+  for (size_t k = 1; k < kinds.size(); ++k) {
+    size_t found = 0, first = 0;
+    for (size_t i = 0; i < 50; ++i) {
+      kinds[0]->Search(&q[i * 16], 10, {}, &truth);
+      ASSERT_EQ(truth.size(), 10u);
       kinds[k]->Search(&q[i * 16], 10, {}, &hits);
+      ASSERT_FALSE(hits.empty());
       first += hits[0].id == truth[0].id;
       for (const auto& h : hits) {
         for (const auto& t : truth) found += h.id == t.id;
       }
-      total += 10;
     }
+    EXPECT_GE(found / 500.0, floors[k]) << "navigation kind " << k;
+    EXPECT_GE(first, 45u) << "navigation kind " << k;  // of 50 queries
   }
-  EXPECT_GE(static_cast<double>(found) / total, 0.9);
-  EXPECT_GE(first, 95u);  // of 100 (50 queries x 2 approximate kinds)
   EXPECT_FALSE(index::CentroidIndex::Deserialize("garbage").ok());
 }
 
