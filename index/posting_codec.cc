@@ -42,6 +42,7 @@ void PostingCodec::Encode(const uint32_t* ids, const uint8_t* codes, uint32_t co
   out->assign(EncodedBytes(count), 0);
   uint8_t* p = out->data();
   std::memcpy(p, &count, 4);
+  if (count == 0) return;  // ids/codes may be null for an empty list
   std::memcpy(p + 4, ids, size_t{count} * 4);
   uint8_t* data = p + 4 + size_t{count} * 4;
   if (layout_ == PostingLayout::kPq4) {

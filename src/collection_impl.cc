@@ -13,6 +13,7 @@
 #include "index/distance.h"
 #include "index/filter.h"
 #include "index/flat_search.h"
+#include "src/query_planner.h"
 #include "src/spann_builder.h"
 #include "src/spann_index.h"
 #include "src/vector_source.h"
@@ -897,7 +898,41 @@ Result<std::vector<index::Neighbor>> CollectionImpl::ExactSearch(const float* q,
   return best;
 }
 
+Result<std::vector<index::Neighbor>> CollectionImpl::BruteForceRows(const float* q, size_t k,
+                                                                    const Roaring& allowed,
+                                                                    uint64_t* scored) const {
+  std::vector<uint32_t> rows;
+  for (auto it = allowed.begin(); it != allowed.end() && *it < ram_base_; ++it) rows.push_back(*it);
+  *scored += rows.size();
+  if (rows.empty()) return std::vector<index::Neighbor>();
+  // Gather the rows' vectors: one read per run of rows at most ~4 KiB of records apart.
+  const uint64_t gap = std::max<uint64_t>(1, 4096 / (uint64_t{row_bytes_} + 4));
+  std::vector<uint8_t> gathered(rows.size() * row_bytes_), buf;
+  for (size_t i = 0; i < rows.size();) {
+    size_t j = i + 1;
+    while (j < rows.size() && rows[j] - rows[j - 1] <= gap && rows[j] - rows[i] < 1024) ++j;
+    const uint64_t first = rows[i], n = uint64_t{rows[j - 1]} - first + 1;
+    buf.resize(n * row_bytes_);
+    VECTORD_RETURN_IF_ERROR(reader_->Read(first, n, buf.data()));
+    for (size_t t = i; t < j; ++t) {
+      std::memcpy(gathered.data() + t * row_bytes_, buf.data() + (rows[t] - first) * row_bytes_,
+                  row_bytes_);
+    }
+    i = j;
+  }
+  index::FlatView view{gathered.data(), rows.size(), config_.dim, config_.datatype,
+                       config_.distance};
+  auto hits = index::FlatSearch(view, q, k);
+  for (auto& h : hits) h.row = rows[h.row];
+  return hits;
+}
+
 Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req) const {
+  return SearchWithExplain(req, nullptr);
+}
+
+Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchRequest& req,
+                                                                   QueryExplain* explain) const {
   if (req.vector.size() != config_.dim) {
     return Status::InvalidArgument("query vector has " + std::to_string(req.vector.size()) +
                                    " dimensions, collection '" + name_ + "' expects " +
@@ -909,17 +944,50 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
                                      " is not a finite number");
     }
   }
+  QueryExplain local;
+  QueryExplain* ex = explain != nullptr ? explain : &local;
+  *ex = QueryExplain();
   const std::vector<float> q = PrepareQuery(req.vector);
   const size_t k = req.offset + req.limit;
   std::vector<ScoredPoint> out;
   if (req.limit == 0) return out;
   std::shared_lock l(mu_);
+  using SteadyClock = std::chrono::steady_clock;
+  const auto t0 = SteadyClock::now();
   std::optional<Roaring> allowed;
-  if (req.filter) allowed = SelectRows(*req.filter);
+  if (req.filter) {
+    allowed = SelectRows(*req.filter);
+    ex->filtered = true;
+    ex->count_source =
+        FilterNeedsPayloadScan(*req.filter, indexes_) ? "payload_scan" : "payload_index";
+  }
+  const auto t1 = SteadyClock::now();
+  ex->us_select = std::chrono::duration<double, std::micro>(t1 - t0).count();
   const Roaring* allowed_ptr = allowed ? &*allowed : nullptr;
+  const uint64_t live = live_.cardinality();
+  ex->matches = allowed ? allowed->cardinality() : live;
+  ex->selectivity = live > 0 ? static_cast<double>(ex->matches) / static_cast<double>(live) : 0;
+  const bool lower = LowerIsBetter(config_.distance);
+  auto better = [&](const index::Neighbor& a, const index::Neighbor& b) {
+    if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
+    return a.row < b.row;
+  };
+  // Adds the exact top-k of the in-RAM delta rows to `hits`.
+  auto merge_delta = [&](std::vector<index::Neighbor>* hits) {
+    auto delta =
+        SearchRange(vectors_.data(), ram_base_, rows_ - ram_base_, q.data(), k, allowed_ptr);
+    Roaring range;
+    range.addRange(ram_base_, rows_);
+    ex->rows_scored += (range & (allowed_ptr ? *allowed_ptr : live_)).cardinality();
+    hits->insert(hits->end(), delta.begin(), delta.end());
+    std::sort(hits->begin(), hits->end(), better);
+    if (hits->size() > k) hits->resize(k);
+  };
   std::vector<index::Neighbor> hits;
   if (ram_base_ == 0) {
     // Everything in RAM: one exact scan.
+    ex->plan = QueryPlan::kExactRam;
+    ex->rows_scored = ex->matches;
     index::FlatView view{vectors_.data(), rows_, config_.dim, config_.datatype, config_.distance};
     index::RowFilter rf;
     if (allowed_ptr) {
@@ -929,9 +997,12 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
     }
     hits = index::FlatSearch(view, q.data(), k, rf);
   } else if (req.exact || !spann_) {
+    ex->plan = QueryPlan::kExact;
+    ex->rows_scored = ex->matches;
     VECTORD_ASSIGN_OR_RETURN(hits, ExactSearch(q.data(), k, allowed_ptr));
   } else {
-    // SPANN over the indexed rows + exact over the in-RAM delta, merged.
+    // SPANN over the indexed rows + exact over the in-RAM delta, merged. With a filter the
+    // planner (src/query_planner.h) picks how the SPANN rows are searched.
     const SpannConfig& sc = *config_.spann;
     SpannSearchParams sp;
     sp.nprobe = req.spann_nprobe.value_or(sc.nprobe);
@@ -944,17 +1015,62 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
       rf.live_bits = live_bits_.data();
     }
     sp.filter = &rf;
-    VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp));
-    auto delta =
-        SearchRange(vectors_.data(), ram_base_, rows_ - ram_base_, q.data(), k, allowed_ptr);
-    const bool lower = LowerIsBetter(config_.distance);
-    hits.insert(hits.end(), delta.begin(), delta.end());
-    std::sort(hits.begin(), hits.end(), [&](const index::Neighbor& a, const index::Neighbor& b) {
-      if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
-      return a.row < b.row;
-    });
-    if (hits.size() > k) hits.resize(k);
+    SpannSearchStats st;
+    if (!allowed_ptr) {
+      ex->plan = QueryPlan::kUnfiltered;
+      VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
+    } else {
+      PlanInput in;
+      in.matches = allowed_ptr->rank(ram_base_ - 1);
+      in.indexed_live = live_.rank(ram_base_ - 1);
+      in.k = static_cast<uint32_t>(k);
+      in.nprobe = sp.nprobe;
+      in.mean_list_entries = spann_->MeanListEntries();
+      in.mean_list_pages = spann_->MeanListPages();
+      in.num_lists = spann_->num_lists();
+      PlanChoice choice = ChoosePlan(in);
+      if (auto forced = ForcedQueryPlan()) {
+        choice.plan = *forced;
+        if (choice.first_lists == 0) {
+          choice.first_lists = std::max(in.nprobe, choice.est_lists);
+          choice.max_lists = in.num_lists;
+        }
+        if (choice.pool_factor == 1 && *forced == QueryPlan::kSpannWidePool) {
+          choice.first_lists = sp.nprobe;
+        }
+      }
+      ex->plan = choice.plan;
+      ex->est_brute_us = choice.est_brute_us;
+      ex->est_spann_us = choice.est_spann_us;
+      const size_t want = std::min<uint64_t>(k, in.matches);
+      if (choice.plan == QueryPlan::kSpannFiltered) {
+        SpannAdaptiveParams ap;
+        ap.first_lists = choice.first_lists;
+        ap.max_lists = choice.max_lists;
+        SpannAdaptiveStats as;
+        VECTORD_ASSIGN_OR_RETURN(
+            hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));
+        ex->rounds = as.rounds;
+      } else if (choice.plan == QueryPlan::kSpannWidePool) {
+        sp.nprobe = std::max(sp.nprobe, choice.first_lists);
+        sp.rerank = static_cast<uint32_t>(std::ceil(sp.rerank * choice.pool_factor));
+        VECTORD_ASSIGN_OR_RETURN(hits,
+                                 spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
+        ex->rounds = 1;
+      }
+      if (choice.plan == QueryPlan::kBruteForce || hits.size() < want) {
+        // Brute force, or the SPANN plans found fewer than k matches: finish exactly.
+        ex->fallback = choice.plan != QueryPlan::kBruteForce;
+        VECTORD_ASSIGN_OR_RETURN(hits,
+                                 BruteForceRows(q.data(), k, *allowed_ptr, &ex->rows_scored));
+      }
+    }
+    ex->lists_probed = st.lists_probed;
+    ex->pages_read = st.pages_read;
+    merge_delta(&hits);
   }
+  RecordQueryPlan(ex->plan);
+  ex->us_search = std::chrono::duration<double, std::micro>(SteadyClock::now() - t1).count();
   const bool lower_better = LowerIsBetter(config_.distance);
   for (size_t i = req.offset; i < hits.size(); ++i) {
     const auto& h = hits[i];

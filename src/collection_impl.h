@@ -24,6 +24,7 @@
 namespace vectord {
 
 class SpannIndex;
+struct QueryExplain;
 
 // Catalog JSON <-> config (docs/formats.md "Catalog entry").
 Json CollectionConfigToJson(const CollectionConfig& c);
@@ -61,6 +62,9 @@ class CollectionImpl : public Collection {
   Result<std::vector<Record>> Retrieve(const std::vector<PointId>& ids, bool with_payload,
                                        bool with_vector) const override;
   Result<std::vector<ScoredPoint>> Search(const SearchRequest& req) const override;
+  // Search reporting the query plan and its cost in *explain (may be null); src/query_planner.h.
+  Result<std::vector<ScoredPoint>> SearchWithExplain(const SearchRequest& req,
+                                                     QueryExplain* explain) const;
   Result<std::vector<std::vector<ScoredPoint>>> SearchBatch(
       const std::vector<SearchRequest>& reqs) const override;
   Result<ScrollResult> Scroll(const ScrollRequest& req) const override;
@@ -86,6 +90,11 @@ class CollectionImpl : public Collection {
   // Exact top-k over every row, SSD rows included. Needs mu_ held (shared).
   Result<std::vector<index::Neighbor>> ExactSearch(const float* q, size_t k,
                                                    const Roaring* allowed) const;
+  // Exact top-k over the rows of `allowed` below ram_base_ (SPANN rows), read from reader_ in runs
+  // of nearby rows; *scored += rows scored. Needs mu_ held (shared).
+  Result<std::vector<index::Neighbor>> BruteForceRows(const float* q, size_t k,
+                                                      const Roaring& allowed,
+                                                      uint64_t* scored) const;
   // Checks and converts one point's vector to stored bytes (appended to `out`).
   Status EncodeVector(size_t point_index, const std::vector<float>& v,
                       std::vector<uint8_t>* out) const;

@@ -263,6 +263,97 @@ Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t
   return out;
 }
 
+double SpannIndex::MeanListEntries() const {
+  std::call_once(list_means_once_, [this] {
+    uint64_t entries = 0, pages = 0;
+    for (uint32_t l = 0; l < meta_.num_lists(); ++l) {
+      entries += postings_->info(l).count;
+      pages += postings_->info(l).pages;
+    }
+    const double n = std::max<double>(1, meta_.num_lists());
+    mean_entries_ = static_cast<double>(entries) / n;
+    mean_pages_ = static_cast<double>(pages) / n;
+  });
+  return mean_entries_;
+}
+
+double SpannIndex::MeanListPages() const {
+  MeanListEntries();
+  return mean_pages_;
+}
+
+Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(
+    const float* q, uint32_t k, const SpannSearchParams& params, const SpannAdaptiveParams& ap,
+    SpannSearchStats* stats, SpannAdaptiveStats* astats) const {
+  SpannSearchStats local;
+  SpannSearchStats* st = stats != nullptr ? stats : &local;
+  SpannAdaptiveStats alocal;
+  SpannAdaptiveStats* as = astats != nullptr ? astats : &alocal;
+  *st = SpannSearchStats();
+  *as = SpannAdaptiveStats();
+  std::vector<index::Neighbor> best;
+  if (k == 0 || meta_.rows == 0) return best;
+  const auto t0 = Clock::now();
+  const uint32_t max_lists = std::max<uint32_t>(1, std::min(ap.max_lists, meta_.num_lists()));
+  std::vector<index::CentroidHit> hits;
+  meta_.centroids->Search(q, max_lists, params.navigation, &hits);
+  st->us_navigate = Us(t0, Clock::now());
+  const bool ip = meta_.metric != Distance::kEuclid;
+  auto better = [ip](const index::Neighbor& a, const index::Neighbor& b) {
+    if (a.score != b.score) return ip ? a.score > b.score : a.score < b.score;
+    return a.row < b.row;
+  };
+  const uint32_t first = std::max<uint32_t>(1, ap.first_lists);
+  const uint32_t check = std::max<uint32_t>(4, first / 2);
+  size_t next = 0;
+  uint64_t pages = 0;
+  bool checking = false, converged = false;
+  std::vector<uint32_t> probe;
+  std::vector<index::Neighbor> round;
+  while (next < hits.size()) {
+    size_t want = as->rounds == 0 ? first : (checking ? check : std::max<size_t>(next, check));
+    probe.clear();
+    while (next < hits.size() && probe.size() < want) {
+      const uint32_t l = hits[next].id;
+      const uint32_t p = cache_[l].empty() ? postings_->info(l).pages : 0;
+      if (ap.max_pages > 0 && pages + p > ap.max_pages && !(pages == 0 && probe.empty())) break;
+      pages += p;
+      probe.push_back(l);
+      ++next;
+    }
+    if (probe.empty()) break;
+    SpannSearchStats rs;
+    round.clear();
+    VECTORD_RETURN_IF_ERROR(ReadAndScan(q, k, params, probe, &rs, &round));
+    st->Add(rs);
+    as->rounds++;
+    // Merge: a row found again (a replica in a later round) has the same exact score.
+    const std::vector<index::Neighbor> before(best.begin(),
+                                              best.begin() + std::min<size_t>(k, best.size()));
+    best.insert(best.end(), round.begin(), round.end());
+    std::sort(best.begin(), best.end(), better);
+    best.erase(std::unique(best.begin(), best.end(),
+                           [](const index::Neighbor& a, const index::Neighbor& b) {
+                             return a.row == b.row;
+                           }),
+               best.end());
+    if (best.size() > k) best.resize(k);
+    if (best.size() >= k) {
+      bool same = before.size() == best.size();
+      for (size_t i = 0; same && i < best.size(); ++i) same = before[i].row == best[i].row;
+      if (checking && same) {
+        converged = true;
+        break;
+      }
+      checking = true;
+    }
+    if (ap.max_pages > 0 && pages >= ap.max_pages) break;
+  }
+  as->budget_hit = !converged && (next < hits.size() || hits.size() < meta_.num_lists());
+  st->us_total = Us(t0, Clock::now());
+  return best;
+}
+
 Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchParams& params,
                                const std::vector<uint32_t>& probe, SpannSearchStats* st,
                                std::vector<index::Neighbor>* out) const {

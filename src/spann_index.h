@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,22 @@ struct SpannSearchStats {
   void Add(const SpannSearchStats& o);
 };
 
+// SearchAdaptive (the query planner's filtered plan, src/query_planner.h): posting lists are read in
+// rounds, nearest first, until enough allowed rows are found or a budget is spent.
+struct SpannAdaptiveParams {
+  uint32_t first_lists = 24;  // lists read in the first round
+  uint32_t max_lists = 1024;  // most lists over all rounds
+  uint64_t max_pages = 0;     // posting-list page budget over all rounds (0 = none)
+  // A round after the first reads as many lists as all rounds before it while fewer than k allowed
+  // rows are found; once k are found, one more round of max(4, first_lists / 2) lists checks the
+  // top k; the search stops when such a round changes nothing in it.
+};
+
+struct SpannAdaptiveStats {
+  uint32_t rounds = 0;
+  bool budget_hit = false;  // stopped by max_lists / max_pages before the stopping rule
+};
+
 class SpannIndex {
  public:
   static Result<std::unique_ptr<SpannIndex>> Open(const std::string& dir,
@@ -75,6 +92,18 @@ class SpannIndex {
   Result<std::vector<index::Neighbor>> Search(const float* query, uint32_t k,
                                               const SpannSearchParams& params,
                                               SpannSearchStats* stats = nullptr) const;
+
+  // Filtered search in rounds (SpannAdaptiveParams). params.nprobe and params.eps are ignored (the
+  // rounds decide which lists are read); params.filter / accept / rerank / navigation apply.
+  // `stats` accumulates over the rounds.
+  Result<std::vector<index::Neighbor>> SearchAdaptive(const float* query, uint32_t k,
+                                                      const SpannSearchParams& params,
+                                                      const SpannAdaptiveParams& adaptive,
+                                                      SpannSearchStats* stats = nullptr,
+                                                      SpannAdaptiveStats* astats = nullptr) const;
+  // Mean entries (replicas included) and 4 KiB pages per posting list.
+  double MeanListEntries() const;
+  double MeanListPages() const;
 
   uint32_t dim() const { return meta_.dim; }
   uint64_t rows() const { return meta_.rows; }
@@ -104,6 +133,9 @@ class SpannIndex {
   uint32_t record_bytes_ = 0;
   std::vector<std::vector<uint8_t>> cache_;  // decoded payload per cached list, else empty
   size_t cache_bytes_ = 0;
+  // MeanListEntries / MeanListPages, computed on first use.
+  mutable std::once_flag list_means_once_;
+  mutable double mean_entries_ = 0, mean_pages_ = 0;
 };
 
 }  // namespace vectord

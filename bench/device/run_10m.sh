@@ -25,6 +25,8 @@ if [[ -z "${BUNDLE:-}" ]]; then
   if [[ -e "$here/bench_spann" || -e "$here/bench_spann.gz" ]]; then BUNDLE=$here; else BUNDLE=$here/../../build-device/bundle; fi
 fi
 BUNDLE=$(cd "$BUNDLE" && pwd)
+# The shared libraries copied beside the binaries (libroaring, libgomp, ...).
+export LD_LIBRARY_PATH=$BUNDLE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 res=$work/results
 mkdir -p "$res"
 
