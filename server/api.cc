@@ -446,6 +446,11 @@ HttpResponse Api::GetCollection(Context& c) {
                  {"segments_count", info.segments_count},
                  {"config", std::move(config)},
                  {"payload_schema", std::move(schema)}};
+  if (info.index_build_total > 0) {
+    // vectord extension: progress of the SPANN index build while the status is yellow.
+    result["index_build"] = {{"rows_done", info.index_build_done},
+                             {"rows_total", info.index_build_total}};
+  }
   return OkResponse(result, c.Elapsed());
 }
 

@@ -437,6 +437,10 @@ CollectionInfo CollectionImpl::Info() const {
   info.points_count = id_to_row_.size();
   info.status = status_;
   info.index_error = index_error_;
+  if (status_ == "yellow") {
+    info.index_build_done = build_done_rows_;
+    info.index_build_total = build_total_rows_;
+  }
   // Points served by the SPANN index (exact search needs none: 0 without an index).
   info.indexed_vectors_count =
       ram_base_ == 0 ? 0 : live_.rank(static_cast<uint32_t>(ram_base_ - 1));

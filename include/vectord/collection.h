@@ -58,6 +58,9 @@ std::optional<PayloadSchemaType> ParsePayloadSchema(std::string_view s);
 struct CollectionInfo {
   std::string status = "green";  // green / yellow (building) / red (failed)
   std::string index_error;       // why the last index build failed (status red)
+  // While an index builds (status yellow): rows assigned to posting lists so far, of the total.
+  uint64_t index_build_done = 0;
+  uint64_t index_build_total = 0;
   uint64_t points_count = 0;     // live points
   uint64_t indexed_vectors_count = 0;
   uint64_t segments_count = 1;

@@ -139,9 +139,11 @@ Status Build(const BuildOptions& o) {
     uint64_t shown = 0;
     for (;;) {
       ci = coll->Info();
-      if (ci.indexed_vectors_count > shown) {
-        idx.Add(ci.indexed_vectors_count - shown);
-        shown = ci.indexed_vectors_count;
+      // Assignment progress while building, then the installed index's count.
+      const uint64_t now = std::max(ci.index_build_done, ci.indexed_vectors_count);
+      if (now > shown) {
+        idx.Add(now - shown);
+        shown = now;
       }
       if (ci.status == "red") break;
       if (ci.status == "green" && ci.indexed_vectors_count >= total) break;

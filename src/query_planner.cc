@@ -1,0 +1,182 @@
+// Query planner for filtered search: cost model, plan counters, explain output (query_planner.h).
+#include "src/query_planner.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+
+#include "index/filter.h"
+#include "index/payload_index.h"
+#include "src/collection_impl.h"
+
+namespace vectord {
+namespace {
+
+std::array<std::atomic<uint64_t>, kNumQueryPlans> g_plan_counts{};
+std::atomic<int> g_forced_plan{-1};
+
+bool ConditionNeedsScan(const Condition& c, const index::PayloadIndexSet& idx);
+
+bool NeedsScan(const Filter& f, const index::PayloadIndexSet& idx) {
+  auto any = [&](const std::vector<Condition>& cs) {
+    for (const auto& c : cs) {
+      if (ConditionNeedsScan(c, idx)) return true;
+    }
+    return false;
+  };
+  return any(f.must) || any(f.should) || any(f.must_not) ||
+         (f.min_should && any(f.min_should->conditions));
+}
+
+bool ConditionNeedsScan(const Condition& c, const index::PayloadIndexSet& idx) {
+  switch (c.kind) {
+    case Condition::Kind::kHasId:
+      return false;  // answered through the id map
+    case Condition::Kind::kFilter:
+      return c.filter == nullptr || NeedsScan(*c.filter, idx);
+    case Condition::Kind::kRange: {
+      const index::FieldIndex* f = idx.Get(c.key.text);
+      return f == nullptr || !f->has_range();
+    }
+    case Condition::Kind::kMatch: {
+      const index::FieldIndex* f = idx.Get(c.key.text);
+      if (f == nullptr || c.match.kind == Match::Kind::kText) return true;
+      // A float index cannot answer integer matches (3 vs 3.0): those read payloads.
+      return f->type() == PayloadSchemaType::kFloat;
+    }
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+const char* QueryPlanName(QueryPlan p) {
+  switch (p) {
+    case QueryPlan::kExactRam:
+      return "exact_ram";
+    case QueryPlan::kExact:
+      return "exact";
+    case QueryPlan::kUnfiltered:
+      return "spann";
+    case QueryPlan::kBruteForce:
+      return "brute_force";
+    case QueryPlan::kSpannFiltered:
+      return "spann_filtered";
+    case QueryPlan::kSpannWidePool:
+      return "spann_wide_pool";
+  }
+  return "unknown";
+}
+
+// Calibrated with `build/bench/bench_filtered --calibrate` (mate/sift, 258,473 x 128 uint8, SPANN
+// full layout, payload indexes on image/angle; 2-core AMD EPYC dev VM, O_DIRECT posting reads,
+// vector file in the page cache). The benchmark forces each plan over filters from 0.01% to 50%
+// and fits time = fixed + slope * (matching rows | lists read) by least squares; it prints these
+// lines. See docs/filters.md "Filtered search: planner and results".
+const PlannerCosts& DefaultPlannerCosts() {
+  static const PlannerCosts c = {
+      /*brute_fixed_us=*/20.0,
+      /*brute_row_us=*/0.15,
+      /*spann_fixed_us=*/60.0,
+      /*list_us=*/8.0,
+      // Design constants (not timings): 4 x k matches in the scanned lists reached recall@10 >=
+      // 0.95 in tests/query_planner_test and bench_filtered; plan (c) from 50% (pool <= 2x).
+      /*match_factor=*/4.0,
+      /*wide_pool_selectivity=*/0.5,
+  };
+  return c;
+}
+
+PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
+  PlanChoice out;
+  const double s = in.indexed_live > 0 ? double(in.matches) / double(in.indexed_live) : 0;
+  out.selectivity = s;
+  out.est_brute_us = c.brute_fixed_us + c.brute_row_us * double(in.matches);
+  const uint32_t nprobe = std::max<uint32_t>(1, in.nprobe);
+  const double per_list = std::max(1e-9, in.mean_list_entries * s);
+  double lists = std::max<double>(nprobe, c.match_factor * in.k / per_list);
+  lists = std::min<double>(lists, std::max<uint32_t>(1, in.num_lists));
+  out.est_lists = static_cast<uint32_t>(std::ceil(lists));
+  // The adaptive search reads its first round, then a check round of half the first.
+  out.est_spann_us = c.spann_fixed_us + c.list_us * lists * 1.5;
+  if (in.matches == 0 || in.num_lists == 0) {
+    out.plan = QueryPlan::kBruteForce;
+    return out;
+  }
+  if (s >= c.wide_pool_selectivity) {
+    out.pool_factor = 1.0 / s;
+    out.first_lists = static_cast<uint32_t>(std::ceil(nprobe * out.pool_factor));
+    out.est_spann_us = c.spann_fixed_us + c.list_us * out.first_lists;
+    out.plan =
+        out.est_brute_us < out.est_spann_us ? QueryPlan::kBruteForce : QueryPlan::kSpannWidePool;
+    return out;
+  }
+  if (out.est_brute_us <= out.est_spann_us) {
+    out.plan = QueryPlan::kBruteForce;
+    return out;
+  }
+  out.plan = QueryPlan::kSpannFiltered;
+  out.first_lists = std::min(out.est_lists, std::max<uint32_t>(1, in.num_lists));
+  // List budget: what twice the brute-force cost would buy, so a query that runs out of lists and
+  // falls back to brute force costs at most ~3x the cheaper plan (no latency cliff).
+  const double budget = (2 * out.est_brute_us - c.spann_fixed_us) / c.list_us;
+  out.max_lists = static_cast<uint32_t>(
+      std::clamp<double>(budget, out.first_lists * 1.5, std::max<uint32_t>(1, in.num_lists)));
+  return out;
+}
+
+Json QueryExplain::ToJson() const {
+  Json j = {{"plan", QueryPlanName(plan)},  {"filtered", filtered},
+            {"matches", matches},           {"selectivity", selectivity},
+            {"lists_probed", lists_probed}, {"rounds", rounds},
+            {"pages_read", pages_read},     {"rows_scored", rows_scored},
+            {"fallback", fallback},         {"est_brute_force_us", est_brute_us},
+            {"est_spann_us", est_spann_us}, {"select_us", us_select},
+            {"search_us", us_search}};
+  if (filtered) j["count_source"] = count_source;
+  return j;
+}
+
+bool FilterNeedsPayloadScan(const Filter& filter, const index::PayloadIndexSet& indexes) {
+  return NeedsScan(filter, indexes);
+}
+
+void RecordQueryPlan(QueryPlan p) {
+  g_plan_counts[static_cast<size_t>(p)].fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t QueryPlanCount(QueryPlan p) {
+  return g_plan_counts[static_cast<size_t>(p)].load(std::memory_order_relaxed);
+}
+
+void AppendQueryPlanMetrics(std::string* out) {
+  *out += "# HELP vectord_query_plan_total Searches by the plan the query planner chose.\n";
+  *out += "# TYPE vectord_query_plan_total counter\n";
+  for (int i = 0; i < kNumQueryPlans; ++i) {
+    const auto p = static_cast<QueryPlan>(i);
+    *out += "vectord_query_plan_total{plan=\"" + std::string(QueryPlanName(p)) + "\"} " +
+            std::to_string(QueryPlanCount(p)) + "\n";
+  }
+}
+
+void SetForcedQueryPlan(std::optional<QueryPlan> p) {
+  g_forced_plan.store(p ? static_cast<int>(*p) : -1);
+}
+
+std::optional<QueryPlan> ForcedQueryPlan() {
+  const int v = g_forced_plan.load(std::memory_order_relaxed);
+  if (v < 0) return std::nullopt;
+  return static_cast<QueryPlan>(v);
+}
+
+Result<std::vector<ScoredPoint>> SearchExplained(const Collection& c, const SearchRequest& req,
+                                                 QueryExplain* explain) {
+  if (const auto* impl = dynamic_cast<const CollectionImpl*>(&c)) {
+    return impl->SearchWithExplain(req, explain);
+  }
+  return c.Search(req);
+}
+
+}  // namespace vectord

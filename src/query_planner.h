@@ -1,0 +1,109 @@
+// Query planner for filtered search (issue 4, docs/filters.md "Filtered search: planner and
+// results"). From the exact number of rows a filter matches (index::Select's bitmap) and costs
+// measured on this machine it picks, per query, brute force over the matching rows, SPANN with the
+// filter inside the posting-list scan and an adaptive list budget, or SPANN with a wider candidate
+// pool. The choice and what it cost are reported through QueryExplain (the HTTP layer returns it
+// for "params": {"explain": true}) and counted per plan for /metrics.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vectord/collection.h"
+#include "vectord/status.h"
+#include "vectord/types.h"
+
+namespace vectord {
+
+namespace index {
+class PayloadIndexSet;
+}
+struct Filter;
+
+enum class QueryPlan : uint8_t {
+  kExactRam = 0,       // every row in RAM (no SPANN rows): one exact scan, filter included
+  kExact = 1,          // params.exact or no SPANN index yet: exact scan of every row
+  kUnfiltered = 2,     // SPANN without a filter
+  kBruteForce = 3,     // (a) exact distances to the matching rows only, read in runs
+  kSpannFiltered = 4,  // (b) SPANN, filter in the scan, lists read in rounds (SearchAdaptive)
+  kSpannWidePool = 5,  // (c) SPANN with nprobe / rerank scaled by 1 / selectivity
+};
+inline constexpr int kNumQueryPlans = 6;
+const char* QueryPlanName(QueryPlan p);
+
+// Costs of this machine, microseconds, from `bench_filtered --calibrate` (see query_planner.cc).
+struct PlannerCosts {
+  double brute_fixed_us;  // per query of plan (a), beyond the per-row cost
+  double brute_row_us;    // per matching SPANN row in plan (a): read in runs + exact distance
+  double spann_fixed_us;  // per query of plans (b)/(c): navigation, heap, re-rank
+  double list_us;         // per posting list read and scanned (filter checks included)
+  // Matches the scanned lists must hold for the top k: lists = match_factor * k / (E * s), E the
+  // mean list entries, s the selectivity.
+  double match_factor;
+  double wide_pool_selectivity;  // plan (c) at or above this selectivity
+};
+const PlannerCosts& DefaultPlannerCosts();
+
+struct PlanInput {
+  uint64_t matches = 0;       // matching rows in the SPANN index (rows below its end)
+  uint64_t indexed_live = 0;  // live rows in the SPANN index
+  uint32_t k = 10;
+  uint32_t nprobe = 24;  // the collection's unfiltered nprobe
+  double mean_list_entries = 0;
+  double mean_list_pages = 0;
+  uint32_t num_lists = 0;
+};
+
+struct PlanChoice {
+  QueryPlan plan = QueryPlan::kBruteForce;
+  double selectivity = 0;
+  double est_brute_us = 0, est_spann_us = 0;
+  uint32_t est_lists = 0;    // lists plan (b) is expected to read
+  uint32_t first_lists = 0;  // plan (b): first round; plan (c): nprobe
+  uint32_t max_lists = 0;    // plan (b): list budget (past it: fall back to brute force)
+  double pool_factor = 1;    // plan (c): nprobe and rerank multiplier
+};
+PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& costs = DefaultPlannerCosts());
+
+// What one search did (vectord extension of the query response, "params": {"explain": true}).
+struct QueryExplain {
+  QueryPlan plan = QueryPlan::kUnfiltered;
+  bool filtered = false;
+  // How the matching rows were counted: "payload_index" when every condition was answered from
+  // payload indexes (cheap), "payload_scan" when some had to be evaluated on payloads row by row.
+  std::string count_source;
+  uint64_t matches = 0;    // exact number of live rows matching the filter (all rows if none)
+  double selectivity = 1;  // matches / live rows
+  double est_brute_us = 0, est_spann_us = 0;
+  uint32_t lists_probed = 0;
+  uint32_t rounds = 0;
+  uint64_t pages_read = 0;
+  uint64_t rows_scored = 0;  // exact distances outside SPANN (brute force and the RAM delta)
+  bool fallback = false;     // plan (b)/(c) found fewer than k matches: brute force finished it
+  double us_select = 0, us_search = 0;
+  Json ToJson() const;
+};
+
+// Whether evaluating `filter` needs a row-by-row payload pass (some condition not answered by an
+// index in `indexes`, or has_id). Conservative: true when unsure.
+bool FilterNeedsPayloadScan(const Filter& filter, const index::PayloadIndexSet& indexes);
+
+// Per-plan query counters (process-wide) for /metrics.
+void RecordQueryPlan(QueryPlan p);
+uint64_t QueryPlanCount(QueryPlan p);
+// Appends `vectord_query_plan_total{plan="..."} n` lines (Prometheus text format).
+void AppendQueryPlanMetrics(std::string* out);
+
+// Tests and calibration only: forces a plan among kBruteForce / kSpannFiltered / kSpannWidePool
+// for filtered searches on SPANN collections (nullopt = the planner decides). Process-wide.
+void SetForcedQueryPlan(std::optional<QueryPlan> p);
+std::optional<QueryPlan> ForcedQueryPlan();
+
+// Collection::Search with the plan reported in *explain (when not null). Collections other than
+// the engine's own search normally and leave *explain default.
+Result<std::vector<ScoredPoint>> SearchExplained(const Collection& c, const SearchRequest& req,
+                                                 QueryExplain* explain);
+
+}  // namespace vectord
