@@ -83,6 +83,16 @@ Status ValidateMuveraParams(const MuveraParams& p) {
         " floats per encoding exceeds the limit of " + std::to_string(kMaxRawFdeDim) +
         "; lower k_sim, d_proj or r_reps");
   }
+  if (!p.center.empty() && p.center.size() != p.dim) {
+    return Status::InvalidArgument("muvera_config: center has " + std::to_string(p.center.size()) +
+                                   " values, expected 0 or dim = " + std::to_string(p.dim));
+  }
+  for (size_t i = 0; i < p.center.size(); ++i) {
+    if (!std::isfinite(p.center[i])) {
+      return Status::InvalidArgument("muvera_config: center[" + std::to_string(i) +
+                                     "] is not a finite number");
+    }
+  }
   if (p.final_dim > raw) {
     return OutOfRange("final_dim", p.final_dim, 0, raw,
                       "0 = no final projection, else at most r_reps * 2^k_sim * d_proj");
@@ -112,6 +122,15 @@ Result<FdeEncoder> FdeEncoder::Create(const MuveraParams& params) {
         const uint64_t bits = rng.Next();
         const size_t m = std::min<size_t>(64, size_t{params.d_proj} * dim - i);
         for (size_t b = 0; b < m; ++b) proj[i + b] = (bits >> b) & 1 ? proj_scale : -proj_scale;
+      }
+    }
+  }
+  e.offsets_.assign(size_t{params.r_reps} * params.k_sim, 0.0f);
+  if (!params.center.empty()) {
+    for (uint32_t rep = 0; rep < params.r_reps; ++rep) {
+      for (uint32_t b = 0; b < params.k_sim; ++b) {
+        e.offsets_[size_t{rep} * params.k_sim + b] = IpF32(
+            e.rows_.data() + (size_t{rep} * e.rows_per_rep_ + b) * dim, params.center.data(), dim);
       }
     }
   }
@@ -154,11 +173,12 @@ void FdeEncoder::Encode(const float* vecs, size_t n, bool is_query, float* out) 
     std::vector<uint32_t> counts(buckets);
     for (uint32_t rep = 0; rep < params_.r_reps; ++rep) {
       const float* rows = rows_.data() + size_t{rep} * rows_per_rep_ * dim;
+      const float* offs = offsets_.data() + size_t{rep} * k_sim;
       for (size_t v = 0; v < n; ++v) {
         const float* x = vecs + v * dim;
         uint32_t code = 0;
         for (uint32_t b = 0; b < k_sim; ++b) {
-          if (IpF32(rows + size_t{b} * dim, x, dim) > 0.0f) code |= 1u << b;
+          if (IpF32(rows + size_t{b} * dim, x, dim) > offs[b]) code |= 1u << b;
         }
         codes[v] = code;
         if (!identity_proj_) {

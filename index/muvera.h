@@ -36,6 +36,12 @@ struct MuveraParams {
                            // 1 .. r_reps * 2^k_sim * d_proj
   bool fill_empty = true;  // fill empty document buckets from the Hamming-nearest vector
   uint64_t seed = 42;      // all randomness derives from it
+  // Optional SimHash origin (empty, or dim floats; a vectord extension to the paper): codes are
+  // taken of x - center, so the hyperplanes pass through it. Data that lie in one orthant (SIFT,
+  // RootSIFT, ReLU embeddings) fall almost all on one side of hyperplanes through 0, which leaves
+  // most buckets empty; the mean of a sample of the collection's vectors is the usual choice.
+  // Only the partition moves: the projected vectors and the Chamfer approximation are unchanged.
+  std::vector<float> center = {};
 };
 
 // Largest FDE (before the final projection) accepted, in floats: 16 MiB per encoded set.
@@ -71,6 +77,8 @@ class FdeEncoder {
   // floats each: r_reps * rows_per_rep_ * dim floats.
   uint32_t rows_per_rep_ = 0;
   std::vector<float> rows_;
+  // Per repetition, k_sim offsets <g_i, center> subtracted before the sign test (zeros if none).
+  std::vector<float> offsets_;
   // Final count-sketch: raw coordinate i goes to final_index_[i] with sign final_sign_[i].
   std::vector<uint32_t> final_index_;
   std::vector<float> final_sign_;

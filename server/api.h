@@ -13,6 +13,10 @@
 #include "server/response.h"
 #include "vectord/database.h"
 
+namespace vectord {
+struct QueryExplain;
+}
+
 namespace vectord::server {
 
 enum class Method { kGet, kPut, kPost, kDelete, kOther };
@@ -91,10 +95,11 @@ class Api {
   HttpResponse UpdateResult(const Context& c, const Result<uint64_t>& r) const;
   Status CheckDim(const vectord::Collection& col, const std::vector<float>& v,
                   std::string_view where) const;
-  // Resolves a query-by-id into its vector; runs the batch.
-  Result<std::vector<std::vector<ScoredPoint>>> RunQueries(const vectord::Collection& col,
-                                                           std::vector<QueryPlan>& plans,
-                                                           bool batch) const;
+  // Resolves a query-by-id into its vector; runs the batch. `explain` (optional) receives the
+  // query plan of a single vector search.
+  Result<std::vector<std::vector<ScoredPoint>>> RunQueries(
+      const vectord::Collection& col, std::vector<QueryPlan>& plans, bool batch,
+      vectord::QueryExplain* explain = nullptr) const;
 
   Database* db_;
   Metrics* metrics_;

@@ -2,10 +2,19 @@
 // query, scroll and count.
 #include "server/api.h"
 #include "server/json_reader.h"
+#include "src/query_planner.h"
 #include "vectord/filter.h"
 
 namespace vectord::server {
 namespace {
+
+// "params": {"explain": true} (vectord extension; request_parser.cc checks it is a bool).
+bool WantsExplain(const Json& body) {
+  const auto p = body.find("params");
+  if (p == body.end() || !p->is_object()) return false;
+  const auto e = p->find("explain");
+  return e != p->end() && e->is_boolean() && e->get<bool>();
+}
 
 HttpResponse Err(const Status& s, const Api::Context& c) { return ErrorResponse(s, c.Elapsed()); }
 
@@ -203,12 +212,19 @@ HttpResponse Api::Search(Context& c) {
   if (!col.ok()) return Err(col.status(), c);
   Status st = CheckDim(**col, req->vector, "vector");
   if (!st.ok()) return Err(st, c);
-  auto res = (*col)->Search(*req);
+  const bool explain = WantsExplain(*body);
+  vectord::QueryExplain ex;
+  auto res = vectord::SearchExplained(**col, *req, explain ? &ex : nullptr);
   if (!res.ok()) return Err(res.status(), c);
   HttpResponse r;
   r.body.reserve(128 + res->size() * (req->with_vector ? 12 * req->vector.size() + 64 : 64));
   BeginEnvelope(&r.body);
   AppendScoredPoints(&r.body, *res);
+  if (explain) {
+    // vectord extension: the query plan, beside "result" (the result stays Qdrant's array).
+    r.body += ",\"explain\":";
+    AppendJson(&r.body, ex.ToJson());
+  }
   FinishEnvelope(&r.body, c.Elapsed());
   return r;
 }
@@ -252,9 +268,9 @@ HttpResponse Api::SearchBatch(Context& c) {
   return r;
 }
 
-Result<std::vector<std::vector<ScoredPoint>>> Api::RunQueries(const vectord::Collection& col,
-                                                              std::vector<QueryPlan>& plans,
-                                                              bool batch) const {
+Result<std::vector<std::vector<ScoredPoint>>> Api::RunQueries(
+    const vectord::Collection& col, std::vector<QueryPlan>& plans, bool batch,
+    vectord::QueryExplain* explain) const {
   std::vector<std::vector<ScoredPoint>> out(plans.size());
   std::vector<SearchRequest> reqs;
   std::vector<size_t> slots;
@@ -294,7 +310,7 @@ Result<std::vector<std::vector<ScoredPoint>>> Api::RunQueries(const vectord::Col
     slots.push_back(i);
   }
   if (reqs.size() == 1) {
-    VECTORD_ASSIGN_OR_RETURN(out[slots[0]], col.Search(reqs[0]));
+    VECTORD_ASSIGN_OR_RETURN(out[slots[0]], vectord::SearchExplained(col, reqs[0], explain));
   } else if (!reqs.empty()) {
     VECTORD_ASSIGN_OR_RETURN(auto res, col.SearchBatch(reqs));
     for (size_t k = 0; k < slots.size(); ++k) out[slots[k]] = std::move(res[k]);
@@ -311,12 +327,18 @@ HttpResponse Api::Query(Context& c) {
   if (!col.ok()) return Err(col.status(), c);
   std::vector<QueryPlan> plans;
   plans.push_back(std::move(*plan));
-  auto res = RunQueries(**col, plans, false);
+  const bool explain = WantsExplain(*body);
+  vectord::QueryExplain ex;
+  auto res = RunQueries(**col, plans, false, explain ? &ex : nullptr);
   if (!res.ok()) return Err(res.status(), c);
   HttpResponse r;
   BeginEnvelope(&r.body);
   r.body += "{\"points\":";
   AppendScoredPoints(&r.body, res->front());
+  if (explain) {
+    r.body += ",\"explain\":";  // vectord extension: the query plan
+    AppendJson(&r.body, ex.ToJson());
+  }
   r.body += '}';
   FinishEnvelope(&r.body, c.Elapsed());
   return r;

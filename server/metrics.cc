@@ -2,6 +2,7 @@
 #include "server/metrics.h"
 
 #include "server/response.h"
+#include "src/query_planner.h"
 
 namespace vectord::server {
 
@@ -51,6 +52,7 @@ void Metrics::AppendText(std::string* out) const {
     AppendUint(out, s.count);
     *out += '\n';
   }
+  AppendSearchPlanMetrics(out);  // searches by query plan (src/query_planner.h)
 }
 
 }  // namespace vectord::server

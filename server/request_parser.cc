@@ -83,8 +83,11 @@ Status GetParams(const Json& obj, std::string_view where, SearchRequest* req) {
   std::string pw = Path(where, "params");
   if (!p->is_object()) return Status::InvalidArgument(pw + ": expected an object");
   VECTORD_RETURN_IF_ERROR(CheckKnownFields(
-      *p, {"hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf", "spann"}, pw));
+      *p, {"hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf", "spann", "explain"},
+      pw));
   VECTORD_ASSIGN_OR_RETURN(req->exact, GetBool(*p, "exact", false, pw));
+  // "explain" (vectord extension): the response carries the query plan; api_points.cc reads it.
+  VECTORD_RETURN_IF_ERROR(GetBool(*p, "explain", false, pw).status());
   const Json* sp = Field(*p, "spann");
   if (!sp) return Status::OK();
   const std::string sw = Path(pw, "spann");

@@ -990,7 +990,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
   std::vector<index::Neighbor> hits;
   if (ram_base_ == 0) {
     // Everything in RAM: one exact scan.
-    ex->plan = QueryPlan::kExactRam;
+    ex->plan = SearchPlan::kExactRam;
     ex->rows_scored = ex->matches;
     index::FlatView view{vectors_.data(), rows_, config_.dim, config_.datatype, config_.distance};
     index::RowFilter rf;
@@ -1001,7 +1001,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
     }
     hits = index::FlatSearch(view, q.data(), k, rf);
   } else if (req.exact || !spann_) {
-    ex->plan = QueryPlan::kExact;
+    ex->plan = SearchPlan::kExact;
     ex->rows_scored = ex->matches;
     VECTORD_ASSIGN_OR_RETURN(hits, ExactSearch(q.data(), k, allowed_ptr));
   } else {
@@ -1021,7 +1021,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
     sp.filter = &rf;
     SpannSearchStats st;
     if (!allowed_ptr) {
-      ex->plan = QueryPlan::kUnfiltered;
+      ex->plan = SearchPlan::kUnfiltered;
       VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
     } else {
       PlanInput in;
@@ -1033,13 +1033,11 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
       in.mean_list_pages = spann_->MeanListPages();
       in.num_lists = spann_->num_lists();
       PlanChoice choice = ChoosePlan(in);
-      if (auto forced = ForcedQueryPlan()) {
+      if (auto forced = ForcedSearchPlan()) {
         choice.plan = *forced;
-        if (choice.first_lists == 0) {
-          choice.first_lists = std::max(in.nprobe, choice.est_lists);
-          choice.max_lists = in.num_lists;
-        }
-        if (choice.pool_factor == 1 && *forced == QueryPlan::kSpannWidePool) {
+        if (choice.first_lists == 0) choice.first_lists = std::max(in.nprobe, choice.est_lists);
+        if (choice.max_lists == 0) choice.max_lists = in.num_lists;
+        if (choice.pool_factor == 1 && *forced == SearchPlan::kSpannWidePool) {
           choice.first_lists = sp.nprobe;
         }
       }
@@ -1047,7 +1045,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
       ex->est_brute_us = choice.est_brute_us;
       ex->est_spann_us = choice.est_spann_us;
       const size_t want = std::min<uint64_t>(k, in.matches);
-      if (choice.plan == QueryPlan::kSpannFiltered) {
+      if (choice.plan == SearchPlan::kSpannFiltered) {
         SpannAdaptiveParams ap;
         ap.first_lists = choice.first_lists;
         ap.max_lists = choice.max_lists;
@@ -1055,25 +1053,23 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
         VECTORD_ASSIGN_OR_RETURN(
             hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));
         ex->rounds = as.rounds;
-      } else if (choice.plan == QueryPlan::kSpannWidePool) {
+      } else if (choice.plan == SearchPlan::kSpannWidePool) {
         sp.nprobe = std::max(sp.nprobe, choice.first_lists);
         sp.rerank = static_cast<uint32_t>(std::ceil(sp.rerank * choice.pool_factor));
-        VECTORD_ASSIGN_OR_RETURN(hits,
-                                 spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
+        VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
         ex->rounds = 1;
       }
-      if (choice.plan == QueryPlan::kBruteForce || hits.size() < want) {
+      if (choice.plan == SearchPlan::kBruteForce || hits.size() < want) {
         // Brute force, or the SPANN plans found fewer than k matches: finish exactly.
-        ex->fallback = choice.plan != QueryPlan::kBruteForce;
-        VECTORD_ASSIGN_OR_RETURN(hits,
-                                 BruteForceRows(q.data(), k, *allowed_ptr, &ex->rows_scored));
+        ex->fallback = choice.plan != SearchPlan::kBruteForce;
+        VECTORD_ASSIGN_OR_RETURN(hits, BruteForceRows(q.data(), k, *allowed_ptr, &ex->rows_scored));
       }
     }
     ex->lists_probed = st.lists_probed;
     ex->pages_read = st.pages_read;
     merge_delta(&hits);
   }
-  RecordQueryPlan(ex->plan);
+  RecordSearchPlan(ex->plan);
   ex->us_search = std::chrono::duration<double, std::micro>(SteadyClock::now() - t1).count();
   const bool lower_better = LowerIsBetter(config_.distance);
   for (size_t i = req.offset; i < hits.size(); ++i) {

@@ -13,7 +13,7 @@
 namespace vectord {
 namespace {
 
-std::array<std::atomic<uint64_t>, kNumQueryPlans> g_plan_counts{};
+std::array<std::atomic<uint64_t>, kNumSearchPlans> g_plan_counts{};
 std::atomic<int> g_forced_plan{-1};
 
 bool ConditionNeedsScan(const Condition& c, const index::PayloadIndexSet& idx);
@@ -52,35 +52,42 @@ bool ConditionNeedsScan(const Condition& c, const index::PayloadIndexSet& idx) {
 
 }  // namespace
 
-const char* QueryPlanName(QueryPlan p) {
+const char* SearchPlanName(SearchPlan p) {
   switch (p) {
-    case QueryPlan::kExactRam:
+    case SearchPlan::kExactRam:
       return "exact_ram";
-    case QueryPlan::kExact:
+    case SearchPlan::kExact:
       return "exact";
-    case QueryPlan::kUnfiltered:
+    case SearchPlan::kUnfiltered:
       return "spann";
-    case QueryPlan::kBruteForce:
+    case SearchPlan::kBruteForce:
       return "brute_force";
-    case QueryPlan::kSpannFiltered:
+    case SearchPlan::kSpannFiltered:
       return "spann_filtered";
-    case QueryPlan::kSpannWidePool:
+    case SearchPlan::kSpannWidePool:
       return "spann_wide_pool";
   }
   return "unknown";
 }
 
-// Calibrated with `build/bench/bench_filtered --calibrate` (mate/sift, 258,473 x 128 uint8, SPANN
-// full layout, payload indexes on image/angle; 2-core AMD EPYC dev VM, O_DIRECT posting reads,
-// vector file in the page cache). The benchmark forces each plan over filters from 0.01% to 50%
-// and fits time = fixed + slope * (matching rows | lists read) by least squares; it prints these
-// lines. See docs/filters.md "Filtered search: planner and results".
+// Calibrated with `build-planner/bench/bench_filtered --reuse 1 --calibrate 1 --queries 200`
+// (mate/sift, 258,473 x 128 uint8, SPANN full layout, 7,182 lists of ~122 entries / ~5.5 pages;
+// payload index on angle; 2-core AMD EPYC dev VM at load ~4, posting lists read with O_DIRECT,
+// the vector file from the page cache). It forces each plan on angle filters of 0.01% .. 50% and
+// prints the median time per filter (2026-11-25 14:25):
+//   brute force: 31 rows 14.3 us, 262 rows 104 us, 2,591 rows 931 us (sparse: 0.35-0.46 us/row),
+//                25,853 rows 5,174 us, 129,245 rows 7,717 us (dense: solved for scan + per row:
+//                0.0176 us per SPANN row + 0.0246 us per matching row);
+//   SPANN filtered: 652 lists 18.8 ms, 4,123 lists 97.0 ms (23-29 us per list; least-squares fit
+//                over all filters: 23.2 us/list); unfiltered SPANN p50 0.60 ms at 20 lists, and a
+//                filtered search reads two rounds (two I/O round trips): fixed ~300 us.
 const PlannerCosts& DefaultPlannerCosts() {
   static const PlannerCosts c = {
-      /*brute_fixed_us=*/20.0,
-      /*brute_row_us=*/0.15,
-      /*spann_fixed_us=*/60.0,
-      /*list_us=*/8.0,
+      /*brute_sparse_row_us=*/0.40,
+      /*brute_scan_row_us=*/0.0176,
+      /*brute_dense_row_us=*/0.0246,
+      /*spann_fixed_us=*/300.0,
+      /*list_us=*/25.0,
       // Design constants (not timings): 4 x k matches in the scanned lists reached recall@10 >=
       // 0.95 in tests/query_planner_test and bench_filtered; plan (c) from 50% (pool <= 2x).
       /*match_factor=*/4.0,
@@ -93,7 +100,10 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   PlanChoice out;
   const double s = in.indexed_live > 0 ? double(in.matches) / double(in.indexed_live) : 0;
   out.selectivity = s;
-  out.est_brute_us = c.brute_fixed_us + c.brute_row_us * double(in.matches);
+  const double m = double(in.matches);
+  out.est_brute_us =
+      std::min(c.brute_sparse_row_us * m,
+               c.brute_scan_row_us * double(in.indexed_live) + c.brute_dense_row_us * m);
   const uint32_t nprobe = std::max<uint32_t>(1, in.nprobe);
   const double per_list = std::max(1e-9, in.mean_list_entries * s);
   double lists = std::max<double>(nprobe, c.match_factor * in.k / per_list);
@@ -102,7 +112,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   // The adaptive search reads its first round, then a check round of half the first.
   out.est_spann_us = c.spann_fixed_us + c.list_us * lists * 1.5;
   if (in.matches == 0 || in.num_lists == 0) {
-    out.plan = QueryPlan::kBruteForce;
+    out.plan = SearchPlan::kBruteForce;
     return out;
   }
   if (s >= c.wide_pool_selectivity) {
@@ -110,14 +120,14 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
     out.first_lists = static_cast<uint32_t>(std::ceil(nprobe * out.pool_factor));
     out.est_spann_us = c.spann_fixed_us + c.list_us * out.first_lists;
     out.plan =
-        out.est_brute_us < out.est_spann_us ? QueryPlan::kBruteForce : QueryPlan::kSpannWidePool;
+        out.est_brute_us < out.est_spann_us ? SearchPlan::kBruteForce : SearchPlan::kSpannWidePool;
     return out;
   }
   if (out.est_brute_us <= out.est_spann_us) {
-    out.plan = QueryPlan::kBruteForce;
+    out.plan = SearchPlan::kBruteForce;
     return out;
   }
-  out.plan = QueryPlan::kSpannFiltered;
+  out.plan = SearchPlan::kSpannFiltered;
   out.first_lists = std::min(out.est_lists, std::max<uint32_t>(1, in.num_lists));
   // List budget: what twice the brute-force cost would buy, so a query that runs out of lists and
   // falls back to brute force costs at most ~3x the cheaper plan (no latency cliff).
@@ -128,7 +138,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
 }
 
 Json QueryExplain::ToJson() const {
-  Json j = {{"plan", QueryPlanName(plan)},  {"filtered", filtered},
+  Json j = {{"plan", SearchPlanName(plan)}, {"filtered", filtered},
             {"matches", matches},           {"selectivity", selectivity},
             {"lists_probed", lists_probed}, {"rounds", rounds},
             {"pages_read", pages_read},     {"rows_scored", rows_scored},
@@ -143,32 +153,32 @@ bool FilterNeedsPayloadScan(const Filter& filter, const index::PayloadIndexSet& 
   return NeedsScan(filter, indexes);
 }
 
-void RecordQueryPlan(QueryPlan p) {
+void RecordSearchPlan(SearchPlan p) {
   g_plan_counts[static_cast<size_t>(p)].fetch_add(1, std::memory_order_relaxed);
 }
 
-uint64_t QueryPlanCount(QueryPlan p) {
+uint64_t SearchPlanCount(SearchPlan p) {
   return g_plan_counts[static_cast<size_t>(p)].load(std::memory_order_relaxed);
 }
 
-void AppendQueryPlanMetrics(std::string* out) {
+void AppendSearchPlanMetrics(std::string* out) {
   *out += "# HELP vectord_query_plan_total Searches by the plan the query planner chose.\n";
   *out += "# TYPE vectord_query_plan_total counter\n";
-  for (int i = 0; i < kNumQueryPlans; ++i) {
-    const auto p = static_cast<QueryPlan>(i);
-    *out += "vectord_query_plan_total{plan=\"" + std::string(QueryPlanName(p)) + "\"} " +
-            std::to_string(QueryPlanCount(p)) + "\n";
+  for (int i = 0; i < kNumSearchPlans; ++i) {
+    const auto p = static_cast<SearchPlan>(i);
+    *out += "vectord_query_plan_total{plan=\"" + std::string(SearchPlanName(p)) + "\"} " +
+            std::to_string(SearchPlanCount(p)) + "\n";
   }
 }
 
-void SetForcedQueryPlan(std::optional<QueryPlan> p) {
+void SetForcedSearchPlan(std::optional<SearchPlan> p) {
   g_forced_plan.store(p ? static_cast<int>(*p) : -1);
 }
 
-std::optional<QueryPlan> ForcedQueryPlan() {
+std::optional<SearchPlan> ForcedSearchPlan() {
   const int v = g_forced_plan.load(std::memory_order_relaxed);
   if (v < 0) return std::nullopt;
-  return static_cast<QueryPlan>(v);
+  return static_cast<SearchPlan>(v);
 }
 
 Result<std::vector<ScoredPoint>> SearchExplained(const Collection& c, const SearchRequest& req,

@@ -22,7 +22,7 @@ class PayloadIndexSet;
 }
 struct Filter;
 
-enum class QueryPlan : uint8_t {
+enum class SearchPlan : uint8_t {
   kExactRam = 0,       // every row in RAM (no SPANN rows): one exact scan, filter included
   kExact = 1,          // params.exact or no SPANN index yet: exact scan of every row
   kUnfiltered = 2,     // SPANN without a filter
@@ -30,14 +30,18 @@ enum class QueryPlan : uint8_t {
   kSpannFiltered = 4,  // (b) SPANN, filter in the scan, lists read in rounds (SearchAdaptive)
   kSpannWidePool = 5,  // (c) SPANN with nprobe / rerank scaled by 1 / selectivity
 };
-inline constexpr int kNumQueryPlans = 6;
-const char* QueryPlanName(QueryPlan p);
+inline constexpr int kNumSearchPlans = 6;
+const char* SearchPlanName(SearchPlan p);
 
 // Costs of this machine, microseconds, from `bench_filtered --calibrate` (see query_planner.cc).
 struct PlannerCosts {
-  double brute_fixed_us;  // per query of plan (a), beyond the per-row cost
-  double brute_row_us;    // per matching SPANN row in plan (a): read in runs + exact distance
-  double spann_fixed_us;  // per query of plans (b)/(c): navigation, heap, re-rank
+  // Plan (a), per query: min(sparse_row_us * m, scan_row_us * N + dense_row_us * m) for m matching
+  // rows of N SPANN rows. Sparse matches cost one read each; dense ones are read in runs that
+  // cover (nearly) the whole vector file, so the cost becomes a scan.
+  double brute_sparse_row_us;
+  double brute_scan_row_us;
+  double brute_dense_row_us;
+  double spann_fixed_us;  // per query of plans (b)/(c): navigation, rounds' I/O latency, heap
   double list_us;         // per posting list read and scanned (filter checks included)
   // Matches the scanned lists must hold for the top k: lists = match_factor * k / (E * s), E the
   // mean list entries, s the selectivity.
@@ -57,7 +61,7 @@ struct PlanInput {
 };
 
 struct PlanChoice {
-  QueryPlan plan = QueryPlan::kBruteForce;
+  SearchPlan plan = SearchPlan::kBruteForce;
   double selectivity = 0;
   double est_brute_us = 0, est_spann_us = 0;
   uint32_t est_lists = 0;    // lists plan (b) is expected to read
@@ -69,7 +73,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& costs = DefaultPl
 
 // What one search did (vectord extension of the query response, "params": {"explain": true}).
 struct QueryExplain {
-  QueryPlan plan = QueryPlan::kUnfiltered;
+  SearchPlan plan = SearchPlan::kUnfiltered;
   bool filtered = false;
   // How the matching rows were counted: "payload_index" when every condition was answered from
   // payload indexes (cheap), "payload_scan" when some had to be evaluated on payloads row by row.
@@ -91,15 +95,15 @@ struct QueryExplain {
 bool FilterNeedsPayloadScan(const Filter& filter, const index::PayloadIndexSet& indexes);
 
 // Per-plan query counters (process-wide) for /metrics.
-void RecordQueryPlan(QueryPlan p);
-uint64_t QueryPlanCount(QueryPlan p);
+void RecordSearchPlan(SearchPlan p);
+uint64_t SearchPlanCount(SearchPlan p);
 // Appends `vectord_query_plan_total{plan="..."} n` lines (Prometheus text format).
-void AppendQueryPlanMetrics(std::string* out);
+void AppendSearchPlanMetrics(std::string* out);
 
 // Tests and calibration only: forces a plan among kBruteForce / kSpannFiltered / kSpannWidePool
 // for filtered searches on SPANN collections (nullopt = the planner decides). Process-wide.
-void SetForcedQueryPlan(std::optional<QueryPlan> p);
-std::optional<QueryPlan> ForcedQueryPlan();
+void SetForcedSearchPlan(std::optional<SearchPlan> p);
+std::optional<SearchPlan> ForcedSearchPlan();
 
 // Collection::Search with the plan reported in *explain (when not null). Collections other than
 // the engine's own search normally and leave *explain default.

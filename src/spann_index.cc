@@ -282,9 +282,11 @@ double SpannIndex::MeanListPages() const {
   return mean_pages_;
 }
 
-Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(
-    const float* q, uint32_t k, const SpannSearchParams& params, const SpannAdaptiveParams& ap,
-    SpannSearchStats* stats, SpannAdaptiveStats* astats) const {
+Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, uint32_t k,
+                                                                const SpannSearchParams& params,
+                                                                const SpannAdaptiveParams& ap,
+                                                                SpannSearchStats* stats,
+                                                                SpannAdaptiveStats* astats) const {
   SpannSearchStats local;
   SpannSearchStats* st = stats != nullptr ? stats : &local;
   SpannAdaptiveStats alocal;

@@ -62,8 +62,8 @@ struct SpannSearchStats {
   void Add(const SpannSearchStats& o);
 };
 
-// SearchAdaptive (the query planner's filtered plan, src/query_planner.h): posting lists are read in
-// rounds, nearest first, until enough allowed rows are found or a budget is spent.
+// SearchAdaptive (the query planner's filtered plan, src/query_planner.h): posting lists are read
+// in rounds, nearest first, until enough allowed rows are found or a budget is spent.
 struct SpannAdaptiveParams {
   uint32_t first_lists = 24;  // lists read in the first round
   uint32_t max_lists = 1024;  // most lists over all rounds

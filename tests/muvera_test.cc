@@ -61,6 +61,7 @@ TEST(MuveraTest, RejectsBadParametersWithTheFieldInTheMessage) {
       {{.dim = 32, .r_reps = 2000}, "r_reps = 2000"},
       {{.dim = 32, .k_sim = 2, .d_proj = 4, .r_reps = 2, .final_dim = 33}, "final_dim = 33"},
       {{.dim = 4096, .k_sim = 16, .d_proj = 64, .r_reps = 10}, "exceeds the limit"},
+      {{.dim = 32, .center = {1, 2, 3}}, "center has 3 values"},
   };
   for (const Case& c : cases) {
     const Status s = ValidateMuveraParams(c.p);

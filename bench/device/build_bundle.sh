@@ -2,7 +2,8 @@
 # Builds the self-contained benchmark bundle for the 16-core device machine (docs/benchmarks.md
 # "10M on the device"): bench_spann, bench_io, gen_clustered and vectorctl, Release, with libstdc++,
 # libgcc, OpenBLAS (+ gfortran/quadmath) and liburing linked statically, the remaining shared
-# libraries (libroaring, libgomp) copied beside the binaries (rpath $ORIGIN), and the real SIFT
+# libraries (libroaring, libgomp, ...) copied beside the binaries (run_10m.sh puts the bundle on
+# LD_LIBRARY_PATH; an rpath of $ORIGIN does not survive CMake + Ninja + sh quoting), and the real SIFT
 # source vectors the generator resamples, gzip-compressed. The device has no package registry, so
 # everything the run needs is in BUNDLE (default build-device/bundle, < 64 MiB; build-* is ignored
 # by git, so it travels only when named in the device tool's `carry`).
@@ -19,7 +20,7 @@ lib=/usr/lib/x86_64-linux-gnu
 # its result is given (LAPACK_openblas_WORKS); the real links add them (CMAKE_*_STANDARD_LIBRARIES).
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVECTORD_WERROR=ON \
   -DVECTORD_BUILD_TESTS=OFF -DBLA_VENDOR=OpenBLAS -DBLA_STATIC=ON -DLAPACK_openblas_WORKS=1 -DURING_LIB="$lib/liburing.a" \
-  -DCMAKE_EXE_LINKER_FLAGS='-static-libstdc++ -static-libgcc -Wl,--as-needed -Wl,-rpath,$ORIGIN' \
+  -DCMAKE_EXE_LINKER_FLAGS='-static-libstdc++ -static-libgcc -Wl,--as-needed' \
   -DCMAKE_C_STANDARD_LIBRARIES='-Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic -lm -lpthread' \
   -DCMAKE_CXX_STANDARD_LIBRARIES='-Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic -lm -lpthread'
 ninja -C "$build" -j"$jobs" bench_spann bench_io gen_clustered vectorctl
@@ -30,7 +31,7 @@ mkdir -p "$bundle"
 for b in bench/bench_spann bench/bench_io bench/gen_clustered vectorctl; do
   strip -o "$bundle/$(basename $b)" "$build/$b"
 done
-# Shared libraries that are not part of glibc, beside the binaries (found through rpath $ORIGIN).
+# Shared libraries that are not part of glibc, beside the binaries (LD_LIBRARY_PATH in run_10m.sh).
 for b in "$bundle"/bench_spann "$bundle"/bench_io "$bundle"/gen_clustered "$bundle"/vectorctl; do
   ldd "$b" | awk '/=> \//{print $3}'
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
