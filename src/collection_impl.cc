@@ -421,6 +421,7 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
 }
 
 void CollectionImpl::MarkDropped() {
+  cancel_build_ = true;  // a background index build stops at its next chunk
   std::lock_guard<std::mutex> l(write_mu_);
   dropped_ = true;
 }
