@@ -18,10 +18,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "index/distance.h"
 #include "index/flat_search.h"
 
 namespace {
+
+using vectord::bench::CpuModel;
+using vectord::bench::Percentile;
 
 using Clock = std::chrono::steady_clock;
 
@@ -64,15 +68,6 @@ bool ReadVecs(const std::string& path, std::vector<T>* out, size_t* n, uint32_t*
   return true;
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 struct Row {
   std::string name;
   double recall = 0;
@@ -82,12 +77,6 @@ struct Row {
   double ratio = 0;  // QPS / QPS of the Faiss row it is compared with
   std::string vs;
 };
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();

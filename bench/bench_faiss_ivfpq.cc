@@ -48,30 +48,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "storage/dataset_io.h"
 
 namespace {
+
+using vectord::bench::CpuModel;
+using vectord::bench::Percentile;
 
 using Clock = std::chrono::steady_clock;
 using idx_t = faiss::Index::idx_t;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
 }
 
 // A field of /proc/self/status in kB ("VmRSS", "VmHWM"); -1 when absent.

@@ -9,7 +9,7 @@
 // (src/query_planner.cc DefaultPlannerCosts).
 //
 // Usage: bench_filtered [--data DIR] [--work DIR] [--queries N] [--reuse 1] [--calibrate 1]
-//                       [--faiss 0|1] [--nlist 2048] [--m 32]
+//                       [--faiss 0|1] [--nlist 2048] [--m 32] [--only SUBSTRING]
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/IDSelector.h>
@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   std::string work = "/tmp/vectord_bench_filtered";
   size_t nq = 300, nlist = 2048, pq_m = 32;
   bool reuse = false, calibrate = false, run_faiss = true;
+  std::string only;  // run only the filters whose name contains this
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--data") data = v;
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     if (a == "--faiss") run_faiss = v == "1";
     if (a == "--nlist") nlist = std::stoul(v);
     if (a == "--m") pq_m = std::stoul(v);
+    if (a == "--only") only = v;
   }
   auto base = storage::DatasetReader::Open(data + "/base.bvecs");
   auto queries = storage::DatasetReader::Open(data + "/query.bvecs");
@@ -226,9 +228,10 @@ int main(int argc, char** argv) {
   }
 
   auto run_vectord = [&](size_t c, double* recall, std::vector<double>* lat,
-                         std::map<std::string, int>* plans, double* lists, double* pages) {
+                         std::map<std::string, int>* plans, double* lists, double* pages,
+                         double* select_ms) {
     size_t hit = 0, total = 0;
-    *lists = *pages = 0;
+    *lists = *pages = *select_ms = 0;
     lat->clear();
     for (size_t i = 0; i < nq; ++i) {
       SearchRequest req;
@@ -243,12 +246,14 @@ int main(int argc, char** argv) {
       (*plans)[SearchPlanName(ex.plan)]++;
       *lists += ex.lists_probed;
       *pages += ex.pages_read;
+      *select_ms += ex.us_select / 1000;
       for (const auto& p : *res) hit += truth[c][i].count(static_cast<uint32_t>(p.id.num()));
       total += truth[c][i].size();
     }
     *recall = total ? double(hit) / total : 1;
     *lists /= nq;
     *pages /= nq;
+    *select_ms /= nq;
     return 0;
   };
 
@@ -298,9 +303,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("%-14s %8s | %-30s %7s %8s %7s %7s %6s %6s | %-20s %7s %8s %7s %7s\n", "filter",
-              "matches", "vectord plans", "recall", "QPS", "p50ms", "p99ms", "lists", "pages",
-              "faiss (nprobe,kf)", "recall", "QPS", "p50ms", "p99ms");
+  std::printf("%-14s %8s | %-30s %7s %8s %7s %7s %6s %6s %6s | %-20s %7s %8s %7s %7s\n", "filter",
+              "matches", "vectord plans", "recall", "QPS", "p50ms", "p99ms", "sel_ms", "lists",
+              "pages", "faiss (nprobe,kf)", "recall", "QPS", "p50ms", "p99ms");
   // Faiss IVF-PQ, trained once.
   std::unique_ptr<faiss::IndexFlatL2> quantizer;
   std::unique_ptr<faiss::IndexIVF> ivf;
@@ -322,17 +327,20 @@ int main(int argc, char** argv) {
                 nlist, pq_m, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   for (size_t c = 0; c < cases.size(); ++c) {
-    double recall, lists, pages;
+    if (!only.empty() && cases[c].name.find(only) == std::string::npos) continue;
+    double recall, lists, pages, select_ms;
     std::vector<double> lat;
     std::map<std::string, int> plans;
-    if (int rc = run_vectord(c, &recall, &lat, &plans, &lists, &pages); rc != 0) return rc;
+    if (int rc = run_vectord(c, &recall, &lat, &plans, &lists, &pages, &select_ms); rc != 0) {
+      return rc;
+    }
     const double qps = nq / (std::accumulate(lat.begin(), lat.end(), 0.0) / 1000);
     std::string ps;
     for (const auto& [p, cnt] : plans)
       ps += (ps.empty() ? "" : ",") + p + ":" + std::to_string(cnt);
-    std::printf("%-14s %8llu | %-30s %7.4f %8.1f %7.3f %7.3f %6.1f %6.1f |", cases[c].name.c_str(),
-                static_cast<unsigned long long>(cases[c].rows.cardinality()), ps.c_str(), recall,
-                qps, Pct(lat, 0.5), Pct(lat, 0.99), lists, pages);
+    std::printf("%-14s %8llu | %-30s %7.4f %8.1f %7.3f %7.3f %6.3f %6.1f %6.1f |",
+                cases[c].name.c_str(), static_cast<unsigned long long>(cases[c].rows.cardinality()),
+                ps.c_str(), recall, qps, Pct(lat, 0.5), Pct(lat, 0.99), select_ms, lists, pages);
     std::string faiss_csv;
     if (run_faiss) {
       // Smallest (nprobe, k_factor) reaching vectord's recall (or the best tried).

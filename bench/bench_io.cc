@@ -25,10 +25,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "storage/aligned_buffer.h"
 #include "storage/io_reader.h"
 
 namespace {
+
+using vectord::bench::CpuModel;
+using vectord::bench::Percentile;
 
 using Clock = std::chrono::steady_clock;
 using vectord::storage::AlignedBuffer;
@@ -53,15 +57,6 @@ struct Row {
   double batch_p50_us = -1;
   double batch_p99_us = -1;
 };
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
 
 // The mount (device, type) that holds `path`: the longest mount point that prefixes it.
 std::string MountOf(const std::string& path) {
@@ -118,12 +113,6 @@ bool PrepareFile(const std::string& path, uint64_t bytes) {
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("file written in %.1f s (%.0f MiB/s)\n", s, bytes / s / (1 << 20));
   return true;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
 // Random 4 KiB reads in batches of `batch` through one IoReader for `seconds`.

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "index/chamfer.h"
 #include "index/distance.h"
 #include "index/flat_search.h"
@@ -28,6 +29,9 @@
 #include "storage/dataset_io.h"
 
 namespace {
+
+using vectord::bench::CpuModel;
+using vectord::bench::Percentile;
 
 using Clock = std::chrono::steady_clock;
 using vectord::index::Neighbor;
@@ -105,15 +109,6 @@ bool ReadIvecs(const std::string& path, std::vector<int32_t>* out, size_t* n, ui
   return st.ok();
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -124,11 +119,6 @@ std::vector<std::string> Split(const std::string& s, char sep) {
     }
   }
   return out;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
 // |got[:k] ∩ want[:k]| / k.

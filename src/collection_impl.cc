@@ -1050,12 +1050,14 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
         SpannAdaptiveParams ap;
         ap.first_lists = choice.first_lists;
         ap.max_lists = choice.max_lists;
+        ap.check_lists = choice.check_lists;
         SpannAdaptiveStats as;
         VECTORD_ASSIGN_OR_RETURN(
             hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));
         ex->rounds = as.rounds;
       } else if (choice.plan == SearchPlan::kSpannWidePool) {
         sp.nprobe = std::max(sp.nprobe, choice.first_lists);
+        sp.eps = 0;  // no pruning: the matches of the wider pool may lie in farther lists
         sp.rerank = static_cast<uint32_t>(std::ceil(sp.rerank * choice.pool_factor));
         VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
         ex->rounds = 1;

@@ -92,6 +92,7 @@ const PlannerCosts& DefaultPlannerCosts() {
       // 0.95 in tests/query_planner_test and bench_filtered; plan (c) from 50% (pool <= 2x).
       /*match_factor=*/4.0,
       /*wide_pool_selectivity=*/0.5,
+      /*check_factor=*/1.0,
   };
   return c;
 }
@@ -109,8 +110,8 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   double lists = std::max<double>(nprobe, c.match_factor * in.k / per_list);
   lists = std::min<double>(lists, std::max<uint32_t>(1, in.num_lists));
   out.est_lists = static_cast<uint32_t>(std::ceil(lists));
-  // The adaptive search reads its first round, then a check round of half the first.
-  out.est_spann_us = c.spann_fixed_us + c.list_us * lists * 1.5;
+  // The adaptive search reads its first round, then at least one check round.
+  out.est_spann_us = c.spann_fixed_us + c.list_us * lists * (1 + c.check_factor);
   if (in.matches == 0 || in.num_lists == 0) {
     out.plan = SearchPlan::kBruteForce;
     return out;
@@ -129,11 +130,13 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   }
   out.plan = SearchPlan::kSpannFiltered;
   out.first_lists = std::min(out.est_lists, std::max<uint32_t>(1, in.num_lists));
+  out.check_lists =
+      std::max<uint32_t>(4, static_cast<uint32_t>(std::ceil(out.first_lists * c.check_factor)));
   // List budget: what twice the brute-force cost would buy, so a query that runs out of lists and
   // falls back to brute force costs at most ~3x the cheaper plan (no latency cliff).
   const double budget = (2 * out.est_brute_us - c.spann_fixed_us) / c.list_us;
-  out.max_lists = static_cast<uint32_t>(
-      std::clamp<double>(budget, out.first_lists * 1.5, std::max<uint32_t>(1, in.num_lists)));
+  out.max_lists = static_cast<uint32_t>(std::clamp<double>(
+      budget, out.first_lists * (1 + c.check_factor), std::max<uint32_t>(1, in.num_lists)));
   return out;
 }
 

@@ -47,6 +47,7 @@ struct PlannerCosts {
   // mean list entries, s the selectivity.
   double match_factor;
   double wide_pool_selectivity;  // plan (c) at or above this selectivity
+  double check_factor;           // plan (b): check rounds read check_factor x the first round
 };
 const PlannerCosts& DefaultPlannerCosts();
 
@@ -67,6 +68,7 @@ struct PlanChoice {
   uint32_t est_lists = 0;    // lists plan (b) is expected to read
   uint32_t first_lists = 0;  // plan (b): first round; plan (c): nprobe
   uint32_t max_lists = 0;    // plan (b): list budget (past it: fall back to brute force)
+  uint32_t check_lists = 0;  // plan (b): lists of each check round once k matches are found
   double pool_factor = 1;    // plan (c): nprobe and rerank multiplier
 };
 PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& costs = DefaultPlannerCosts());

@@ -306,7 +306,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     return a.row < b.row;
   };
   const uint32_t first = std::max<uint32_t>(1, ap.first_lists);
-  const uint32_t check = std::max<uint32_t>(4, first / 2);
+  const uint32_t check = ap.check_lists > 0 ? ap.check_lists : std::max<uint32_t>(4, first / 2);
   size_t next = 0;
   uint64_t pages = 0;
   bool checking = false, converged = false;

@@ -69,8 +69,9 @@ struct SpannAdaptiveParams {
   uint32_t max_lists = 1024;  // most lists over all rounds
   uint64_t max_pages = 0;     // posting-list page budget over all rounds (0 = none)
   // A round after the first reads as many lists as all rounds before it while fewer than k allowed
-  // rows are found; once k are found, one more round of max(4, first_lists / 2) lists checks the
-  // top k; the search stops when such a round changes nothing in it.
+  // rows are found; once k are found, one more round of check_lists lists (0 = max(4,
+  // first_lists / 2)) checks the top k; the search stops when such a round changes nothing in it.
+  uint32_t check_lists = 0;
 };
 
 struct SpannAdaptiveStats {
