@@ -6,9 +6,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <string>
+#include <thread>
 
 namespace vectord::index {
 namespace {
@@ -84,6 +86,52 @@ Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t 
   return Status::OK();
 }
 
+// Second level for top-level group g: k-means to its share of `want`, then up to three rounds of
+// splitting clusters over the size limit. Writes the group's centroids to *sub.
+static Status ClusterGroup(const float* x, size_t n, uint32_t dim, const KMeansParams& p,
+                           uint32_t want, uint32_t g, const std::vector<uint32_t>& members,
+                           std::vector<float>* buf, std::vector<float>* sub,
+                           std::vector<uint32_t>* sub_label) {
+  sub->clear();
+  if (members.empty()) return Status::OK();
+  const size_t gn = members.size();
+  const uint32_t kg = std::max<uint32_t>(
+      1, static_cast<uint32_t>(std::llround(static_cast<double>(want) * gn / n)));
+  Gather(x, dim, members, buf);
+  VECTORD_RETURN_IF_ERROR(
+      RunKMeans(buf->data(), gn, dim, std::min<size_t>(kg, gn), p, 1000 + g, sub));
+  for (int round = 0; round < 3 && p.max_cluster_points > 0; ++round) {
+    const uint32_t ks = static_cast<uint32_t>(sub->size() / dim);
+    sub_label->resize(gn);
+    VECTORD_RETURN_IF_ERROR(
+        AssignNearest(buf->data(), gn, sub->data(), ks, dim, sub_label->data(), nullptr));
+    std::vector<std::vector<uint32_t>> cl(ks);
+    for (size_t i = 0; i < gn; ++i) cl[(*sub_label)[i]].push_back(static_cast<uint32_t>(i));
+    bool split = false;
+    std::vector<float> next;
+    std::vector<float> part;
+    for (uint32_t c = 0; c < ks; ++c) {
+      if (cl[c].size() <= p.max_cluster_points) {
+        if (!cl[c].empty()) {
+          next.insert(next.end(), sub->data() + size_t{c} * dim,
+                      sub->data() + (c + 1) * size_t{dim});
+        }
+        continue;
+      }
+      split = true;
+      const uint32_t kc =
+          static_cast<uint32_t>((cl[c].size() + p.max_cluster_points - 1) / p.max_cluster_points) +
+          1;
+      Gather(buf->data(), dim, cl[c], &part);
+      VECTORD_RETURN_IF_ERROR(RunKMeans(part.data(), cl[c].size(), dim, kc, p,
+                                        (uint64_t{g} << 20) + (uint64_t(round) << 16) + c, &next));
+    }
+    sub->swap(next);
+    if (!split) break;
+  }
+  return Status::OK();
+}
+
 Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
                                         const KMeansParams& p) {
   OneOmpThread one_thread;
@@ -106,49 +154,28 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   for (size_t i = 0; i < n; ++i) members[label[i]].push_back(static_cast<uint32_t>(i));
 
   // Level 2: each group gets centroids in proportion to its size; oversize clusters split again.
-  std::vector<float> buf;
-  std::vector<float> sub;
-  std::vector<uint32_t> sub_label;
-  for (uint32_t g = 0; g < groups; ++g) {
-    if (members[g].empty()) continue;
-    const size_t gn = members[g].size();
-    const uint32_t kg = std::max<uint32_t>(
-        1, static_cast<uint32_t>(std::llround(static_cast<double>(want) * gn / n)));
-    Gather(x, dim, members[g], &buf);
-    sub.clear();
-    VECTORD_RETURN_IF_ERROR(
-        RunKMeans(buf.data(), gn, dim, std::min<size_t>(kg, gn), p, 1000 + g, &sub));
-    // Split clusters over the limit (up to three rounds; balanced in practice after one).
-    for (int round = 0; round < 3 && p.max_cluster_points > 0; ++round) {
-      const uint32_t ks = static_cast<uint32_t>(sub.size() / dim);
-      sub_label.resize(gn);
-      VECTORD_RETURN_IF_ERROR(
-          AssignNearest(buf.data(), gn, sub.data(), ks, dim, sub_label.data(), nullptr));
-      std::vector<std::vector<uint32_t>> cl(ks);
-      for (size_t i = 0; i < gn; ++i) cl[sub_label[i]].push_back(static_cast<uint32_t>(i));
-      bool split = false;
-      std::vector<float> next;
-      std::vector<float> part;
-      for (uint32_t c = 0; c < ks; ++c) {
-        if (cl[c].size() <= p.max_cluster_points) {
-          if (!cl[c].empty())
-            next.insert(next.end(), &sub[size_t{c} * dim], &sub[(c + 1) * size_t{dim}]);
-          continue;
-        }
-        split = true;
-        const uint32_t kc = static_cast<uint32_t>((cl[c].size() + p.max_cluster_points - 1) /
-                                                  p.max_cluster_points) +
-                            1;
-        Gather(buf.data(), dim, cl[c], &part);
-        VECTORD_RETURN_IF_ERROR(RunKMeans(part.data(), cl[c].size(), dim, kc, p,
-                                          (uint64_t{g} << 20) + (uint64_t(round) << 16) + c,
-                                          &next));
-      }
-      sub.swap(next);
-      if (!split) break;
+  // Groups are independent: clustered in parallel, results concatenated in group order.
+  std::vector<std::vector<float>> group_out(groups);
+  std::vector<Status> group_status(groups);
+  std::atomic<uint32_t> next_group{0};
+  auto worker = [&] {
+    OneOmpThread one;  // OpenMP settings are per thread
+    std::vector<float> buf, sub;
+    std::vector<uint32_t> sub_label;
+    for (uint32_t g; (g = next_group.fetch_add(1)) < groups;) {
+      group_status[g] = ClusterGroup(x, n, dim, p, want, g, members[g], &buf, &sub, &sub_label);
+      group_out[g].swap(sub);
     }
-    const uint32_t ks = static_cast<uint32_t>(sub.size() / dim);
-    res.centroids.insert(res.centroids.end(), sub.begin(), sub.end());
+  };
+  const unsigned threads = std::max(1u, std::min<unsigned>(p.threads, groups));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  for (uint32_t g = 0; g < groups; ++g) {
+    VECTORD_RETURN_IF_ERROR(group_status[g]);
+    const uint32_t ks = static_cast<uint32_t>(group_out[g].size() / dim);
+    res.centroids.insert(res.centroids.end(), group_out[g].begin(), group_out[g].end());
     res.group.insert(res.group.end(), ks, g);
   }
   return res;

@@ -21,6 +21,9 @@ struct KMeansParams {
   // Faiss k-means iterations per level (default 10).
   int niter = 10;
   uint64_t seed = 1234;
+  // Threads for the second level: top-level groups are clustered in parallel, each with a
+  // single-threaded Faiss k-means. The result does not depend on it. 0 or 1 = one thread.
+  unsigned threads = 1;
 };
 
 struct KMeansResult {

@@ -1051,6 +1051,8 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
         ap.first_lists = choice.first_lists;
         ap.max_lists = choice.max_lists;
         ap.check_lists = choice.check_lists;
+        ap.distance_stop = true;
+        ap.distance_slack = static_cast<float>(DefaultPlannerCosts().distance_slack);
         SpannAdaptiveStats as;
         VECTORD_ASSIGN_OR_RETURN(
             hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));

@@ -48,6 +48,8 @@ struct PlannerCosts {
   double match_factor;
   double wide_pool_selectivity;  // plan (c) at or above this selectivity
   double check_factor;           // plan (b): check rounds read check_factor x the first round
+  double distance_slack;         // plan (b): SpannAdaptiveParams::distance_slack (L2)
+  double budget_factor;          // plan (b): list budget = budget_factor x brute-force cost
 };
 const PlannerCosts& DefaultPlannerCosts();
 

@@ -236,6 +236,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       1.0, static_cast<double>(max_list) / p.expected_replicas * st.sample_rows / n));
   kp.niter = p.kmeans_iters;
   kp.seed = p.seed;
+  kp.threads = threads;
   VECTORD_ASSIGN_OR_RETURN(index::KMeansResult km,
                            index::HierarchicalKMeans(sample.data(), st.sample_rows, dim, kp));
   st.seconds_kmeans = Since(t);
@@ -300,7 +301,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   std::vector<std::vector<uint32_t>> thread_hits(threads, std::vector<uint32_t>(lists, 0));
   std::vector<uint8_t> chunk;
   index::CentroidSearchParams csp;
-  csp.tree_groups = 16;  // assignment wants the true nearest lists: search wider than queries do
+  csp.tree_groups = 8;  // assignment wants the true nearest lists: search wider than queries do
   csp.ef = 96;
 
   auto sort_run = [&]() {

@@ -343,7 +343,13 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     if (best.size() >= k) {
       bool same = before.size() == best.size();
       for (size_t i = 0; same && i < best.size(); ++i) same = before[i].row == best[i].row;
-      if (checking && same) {
+      bool far = true;
+      if (ap.distance_stop && !ip && next < hits.size()) {
+        const float r1 = std::sqrt(std::max(0.0f, hits[0].dist));
+        far =
+            std::sqrt(std::max(0.0f, hits[next].dist)) > best[k - 1].score + ap.distance_slack * r1;
+      }
+      if (checking && same && far) {
         converged = true;
         break;
       }

@@ -72,6 +72,12 @@ struct SpannAdaptiveParams {
   // rows are found; once k are found, one more round of check_lists lists (0 = max(4,
   // first_lists / 2)) checks the top k; the search stops when such a round changes nothing in it.
   uint32_t check_lists = 0;
+  // L2 only: besides the check round, stop only once the next unread list's centroid is farther
+  // from q than r_k + distance_slack * d(q, c_1) (r_k the k-th result's distance, c_1 the nearest
+  // centroid), so that closer matches in farther lists are not missed when the filter's matches
+  // lie far from the query (filters correlated with the vectors).
+  bool distance_stop = false;
+  float distance_slack = 0;
 };
 
 struct SpannAdaptiveStats {
