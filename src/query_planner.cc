@@ -74,7 +74,7 @@ const char* SearchPlanName(SearchPlan p) {
 // (mate/sift, 258,473 x 128 uint8, SPANN full layout, 7,182 lists of ~122 entries / ~5.5 pages;
 // payload index on angle; 2-core AMD EPYC dev VM at load ~4, posting lists read with O_DIRECT,
 // the vector file from the page cache). It forces each plan on angle filters of 0.01% .. 50% and
-// prints the median time per filter (2026-11-25 14:25):
+// prints the median time per filter (2026-11-25 14:05):
 //   brute force: 31 rows 14.3 us, 262 rows 104 us, 2,591 rows 931 us (sparse: 0.35-0.46 us/row),
 //                25,853 rows 5,174 us, 129,245 rows 7,717 us (dense: solved for scan + per row:
 //                0.0176 us per SPANN row + 0.0246 us per matching row);

@@ -112,7 +112,7 @@ if [[ ! -s "$res/bench_io.csv" ]]; then
 fi
 
 common=(--base "$work/base.u8bin" --query "$work/query.u8bin" --gt "$work/gt.ivecs"
-  --dir "$work/idx" --threads "$threads")
+  --dir "$work/idx" --threads "$threads" --layout "${LAYOUT:-pq4}")
 if [[ ! -s "$res/spann_build.txt" ]]; then
   log "build"
   "$BUNDLE/bench_spann" "${common[@]}" --rebuild --nprobe 32 --rerank 64 --eps "$eps" \
