@@ -28,8 +28,9 @@ class OneOmpThread {
 };
 
 // Plain k-means of n points to k centroids (k <= n) appended to `out`.
+// max_points_per_centroid: Faiss subsamples to k times this many points (its default is 256).
 Status RunKMeans(const float* x, size_t n, uint32_t dim, uint32_t k, const KMeansParams& p,
-                 uint64_t salt, std::vector<float>* out) {
+                 uint64_t salt, std::vector<float>* out, int max_points_per_centroid = 1 << 20) {
   if (k == 0 || n == 0) return Status::OK();
   if (k >= n) {  // every point its own centroid
     out->insert(out->end(), x, x + n * dim);
@@ -40,8 +41,8 @@ Status RunKMeans(const float* x, size_t n, uint32_t dim, uint32_t k, const KMean
     cp.niter = p.niter;
     cp.seed = static_cast<int>((p.seed * 0x9E3779B97F4A7C15ull + salt) >> 33);
     cp.verbose = false;
-    cp.min_points_per_centroid = 1;        // small sub-clusters are normal here: no warnings
-    cp.max_points_per_centroid = 1 << 20;  // the caller already sampled
+    cp.min_points_per_centroid = 1;  // small sub-clusters are normal here: no warnings
+    cp.max_points_per_centroid = max_points_per_centroid;
     faiss::Clustering clus(static_cast<int>(dim), static_cast<int>(k), cp);
     faiss::IndexFlatL2 index(static_cast<int>(dim));
     clus.train(static_cast<faiss::Index::idx_t>(n), x, index);
@@ -145,11 +146,28 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   res.dim = dim;
   // Level 1: about sqrt(k) groups.
   const uint32_t k1 = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(std::sqrt(want))));
-  VECTORD_RETURN_IF_ERROR(RunKMeans(x, n, dim, k1, p, 1, &res.group_centroids));
+  // The top level needs no more than 256 points per group (Faiss's own default subsampling): at
+  // 10M rows the full sample made this single-threaded step most of the build.
+  VECTORD_RETURN_IF_ERROR(RunKMeans(x, n, dim, k1, p, 1, &res.group_centroids, 256));
   const uint32_t groups = res.num_groups();
   std::vector<uint32_t> label(n);
-  VECTORD_RETURN_IF_ERROR(
-      AssignNearest(x, n, res.group_centroids.data(), groups, dim, label.data(), nullptr));
+  {
+    // Nearest group of every sample point, in slices on the build threads.
+    const unsigned threads = std::max(1u, p.threads);
+    const size_t slice = (n + threads - 1) / threads;
+    std::vector<Status> st(threads);
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      const size_t lo = std::min(n, t * slice), hi = std::min(n, lo + slice);
+      pool.emplace_back([&, t, lo, hi] {
+        OneOmpThread one;
+        st[t] = AssignNearest(x + lo * dim, hi - lo, res.group_centroids.data(), groups, dim,
+                              label.data() + lo, nullptr);
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (const auto& s : st) VECTORD_RETURN_IF_ERROR(s);
+  }
   std::vector<std::vector<uint32_t>> members(groups);
   for (size_t i = 0; i < n; ++i) members[label[i]].push_back(static_cast<uint32_t>(i));
 
