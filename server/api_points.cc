@@ -31,6 +31,26 @@ Status Api::CheckDim(const vectord::Collection& col, const std::vector<float>& v
   return Status::OK();
 }
 
+namespace {
+
+// The "searches" array of a search/query batch request, checked against the batch limit.
+Result<const Json*> BatchSearches(const Json& body, const std::string& request, const char* noun,
+                                  const ApiLimits& limits) {
+  VECTORD_RETURN_IF_ERROR(CheckKnownFields(body, {"searches"}, request));
+  auto it = body.find("searches");
+  if (it == body.end() || !it->is_array()) {
+    return Status::InvalidArgument("searches: missing or not an array");
+  }
+  if (it->size() > limits.max_batch_searches) {
+    return Status::InvalidArgument("searches: " + std::to_string(it->size()) + " " + noun +
+                                   " exceed the maximum " +
+                                   std::to_string(limits.max_batch_searches));
+  }
+  return &*it;
+}
+
+}  // namespace
+
 HttpResponse Api::Upsert(Context& c) {
   auto col = OpenCollection(c);
   if (!col.ok()) return Err(col.status(), c);
@@ -232,16 +252,10 @@ HttpResponse Api::Search(Context& c) {
 HttpResponse Api::SearchBatch(Context& c) {
   auto body = Body(c, false);
   if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"searches"}, "search batch request");
-  if (!st.ok()) return Err(st, c);
-  const Json& s = (*body)["searches"];
-  if (!s.is_array()) return ErrorResponse(400, "searches: missing or not an array", c.Elapsed());
-  if (s.size() > limits_.max_batch_searches) {
-    return ErrorResponse(400,
-                         "searches: " + std::to_string(s.size()) + " searches exceed the maximum " +
-                             std::to_string(limits_.max_batch_searches),
-                         c.Elapsed());
-  }
+  auto searches = BatchSearches(*body, "search batch request", "searches", limits_);
+  if (!searches.ok()) return Err(searches.status(), c);
+  const Json& s = **searches;
+  Status st;
   auto col = OpenCollection(c);
   if (!col.ok()) return Err(col.status(), c);
   std::vector<SearchRequest> reqs;
@@ -347,16 +361,9 @@ HttpResponse Api::Query(Context& c) {
 HttpResponse Api::QueryBatch(Context& c) {
   auto body = Body(c, false);
   if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"searches"}, "query batch request");
-  if (!st.ok()) return Err(st, c);
-  const Json& s = (*body)["searches"];
-  if (!s.is_array()) return ErrorResponse(400, "searches: missing or not an array", c.Elapsed());
-  if (s.size() > limits_.max_batch_searches) {
-    return ErrorResponse(400,
-                         "searches: " + std::to_string(s.size()) + " queries exceed the maximum " +
-                             std::to_string(limits_.max_batch_searches),
-                         c.Elapsed());
-  }
+  auto searches = BatchSearches(*body, "query batch request", "queries", limits_);
+  if (!searches.ok()) return Err(searches.status(), c);
+  const Json& s = **searches;
   std::vector<QueryPlan> plans;
   for (size_t i = 0; i < s.size(); ++i) {
     auto plan = ParseQueryRequest(s[i], limits_, "searches[" + std::to_string(i) + "]");

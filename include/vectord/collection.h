@@ -61,7 +61,7 @@ struct CollectionInfo {
   // While an index builds (status yellow): rows assigned to posting lists so far, of the total.
   uint64_t index_build_done = 0;
   uint64_t index_build_total = 0;
-  uint64_t points_count = 0;     // live points
+  uint64_t points_count = 0;  // live points
   uint64_t indexed_vectors_count = 0;
   uint64_t segments_count = 1;
   CollectionConfig config;
