@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl
       libfaiss-dev libopenblas-dev liblapack-dev librocksdb-dev libboost-dev libboost-system-dev
-      nlohmann-json3-dev liburing-dev libroaring-dev libgtest-dev libgmock-dev libbenchmark-dev
+      nlohmann-json3-dev liburing-dev libroaring-dev libcli11-dev libgtest-dev libgmock-dev
+      libbenchmark-dev
       zlib1g-dev clang-format nodejs npm python3)
 missing=()
 for p in "${pkgs[@]}"; do
