@@ -203,6 +203,19 @@ Roaring FieldIndex::RangeRows(const Range& range) const {
   for (const Entry& e : pending_) {
     if (range.Contains(e.value)) rows.push_back(e.row);
   }
+  // Rows come in value order; Roaring builds far faster from ascending ids. A bit array puts them
+  // in order in O(n + max_row / 64), cheaper than sorting (130k rows, angle 50% on mate/sift).
+  if (rows.size() > 64) {
+    const uint32_t max_row = *std::max_element(rows.begin(), rows.end());
+    std::vector<uint64_t> bits(max_row / 64 + 1, 0);
+    for (uint32_t r : rows) bits[r >> 6] |= uint64_t{1} << (r & 63);
+    rows.clear();
+    for (size_t w = 0; w < bits.size(); ++w) {
+      for (uint64_t b = bits[w]; b != 0; b &= b - 1) {
+        rows.push_back(static_cast<uint32_t>(w * 64 + static_cast<unsigned>(__builtin_ctzll(b))));
+      }
+    }
+  }
   Roaring out;
   if (!rows.empty()) out.addMany(rows.size(), rows.data());
   return out;
