@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -93,6 +94,15 @@ class Api {
   Result<std::shared_ptr<vectord::Collection>> OpenCollection(const Context& c) const;
   Result<Json> Body(const Context& c, bool allow_empty) const;
   HttpResponse UpdateResult(const Context& c, const Result<uint64_t>& r) const;
+  // A points/payload update addressed by a point selector ("points" ids or "filter"): checks the
+  // body's fields (`fields` allowed, then `check` for the request's own ones), parses the selector,
+  // opens the collection and answers with the result of `op`.
+  using SelectorOp = std::function<Result<uint64_t>(vectord::Collection&, const Json& body,
+                                                    const PointSelector& sel)>;
+  HttpResponse UpdateBySelector(Context& c, std::initializer_list<std::string_view> fields,
+                                std::string_view what,
+                                const std::function<Status(const Json&)>& check,
+                                const SelectorOp& op) const;
   Status CheckDim(const vectord::Collection& col, const std::vector<float>& v,
                   std::string_view where) const;
   // Resolves a query-by-id into its vector; runs the batch. `explain` (optional) receives the

@@ -132,95 +132,102 @@ HttpResponse Api::GetPoint(Context& c) {
   return r;
 }
 
-HttpResponse Api::DeletePoints(Context& c) {
+HttpResponse Api::UpdateBySelector(Context& c, std::initializer_list<std::string_view> fields,
+                                   std::string_view what,
+                                   const std::function<Status(const Json&)>& check,
+                                   const SelectorOp& op) const {
   auto body = Body(c, false);
   if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"points", "filter", "shard_key"}, "delete request");
+  Status st = CheckKnownFields(*body, fields, what);
+  if (st.ok() && check) st = check(*body);
   if (!st.ok()) return Err(st, c);
-  auto sel = ParsePointSelector(*body, limits_.max_ids_per_request, "delete request");
+  auto sel = ParsePointSelector(*body, limits_.max_ids_per_request, what);
   if (!sel.ok()) return Err(sel.status(), c);
   auto col = OpenCollection(c);
   if (!col.ok()) return Err(col.status(), c);
-  return UpdateResult(c, (*col)->Delete(*sel, c.Wait()));
+  return UpdateResult(c, op(**col, *body, *sel));
+}
+
+namespace {
+
+Status CheckPayloadObject(const Json& b) {
+  auto it = b.find("payload");
+  if (it == b.end() || !it->is_object()) {
+    return Status::InvalidArgument("payload: missing or not an object");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+HttpResponse Api::DeletePoints(Context& c) {
+  return UpdateBySelector(c, {"points", "filter", "shard_key"}, "delete request", nullptr,
+                          [&](vectord::Collection& col, const Json&, const PointSelector& sel) {
+                            return col.Delete(sel, c.Wait());
+                          });
 }
 
 HttpResponse Api::SetPayload(Context& c) {
-  auto body = Body(c, false);
-  if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"payload", "points", "filter", "shard_key", "key"},
-                               "set payload request");
-  if (!st.ok()) return Err(st, c);
-  const Json& b = *body;
-  if (!b.contains("payload") || !b["payload"].is_object()) {
-    return ErrorResponse(400, "payload: missing or not an object", c.Elapsed());
-  }
   std::optional<std::string> key;
-  if (b.contains("key") && !b["key"].is_null()) {
-    if (!b["key"].is_string()) return ErrorResponse(400, "key: expected a string", c.Elapsed());
-    key = b["key"].get<std::string>();
-  }
-  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "set payload request");
-  if (!sel.ok()) return Err(sel.status(), c);
-  auto col = OpenCollection(c);
-  if (!col.ok()) return Err(col.status(), c);
-  return UpdateResult(c, (*col)->SetPayload(*sel, b["payload"], key, c.Wait()));
+  auto check = [&](const Json& b) {
+    VECTORD_RETURN_IF_ERROR(CheckPayloadObject(b));
+    auto it = b.find("key");
+    if (it != b.end() && !it->is_null()) {
+      if (!it->is_string()) return Status::InvalidArgument("key: expected a string");
+      key = it->get<std::string>();
+    }
+    return Status::OK();
+  };
+  return UpdateBySelector(c, {"payload", "points", "filter", "shard_key", "key"},
+                          "set payload request", check,
+                          [&](vectord::Collection& col, const Json& b, const PointSelector& sel) {
+                            return col.SetPayload(sel, b.at("payload"), key, c.Wait());
+                          });
 }
 
 HttpResponse Api::OverwritePayload(Context& c) {
-  auto body = Body(c, false);
-  if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"payload", "points", "filter", "shard_key", "key"},
-                               "overwrite payload request");
-  if (!st.ok()) return Err(st, c);
-  const Json& b = *body;
-  if (!b.contains("payload") || !b["payload"].is_object()) {
-    return ErrorResponse(400, "payload: missing or not an object", c.Elapsed());
-  }
-  if (b.contains("key") && !b["key"].is_null()) {
-    return ErrorResponse(400, "key: not supported when overwriting a payload (use POST)",
-                         c.Elapsed());
-  }
-  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "overwrite payload request");
-  if (!sel.ok()) return Err(sel.status(), c);
-  auto col = OpenCollection(c);
-  if (!col.ok()) return Err(col.status(), c);
-  return UpdateResult(c, (*col)->OverwritePayload(*sel, b["payload"], c.Wait()));
+  auto check = [](const Json& b) {
+    VECTORD_RETURN_IF_ERROR(CheckPayloadObject(b));
+    auto it = b.find("key");
+    if (it != b.end() && !it->is_null()) {
+      return Status::InvalidArgument("key: not supported when overwriting a payload (use POST)");
+    }
+    return Status::OK();
+  };
+  return UpdateBySelector(c, {"payload", "points", "filter", "shard_key", "key"},
+                          "overwrite payload request", check,
+                          [&](vectord::Collection& col, const Json& b, const PointSelector& sel) {
+                            return col.OverwritePayload(sel, b.at("payload"), c.Wait());
+                          });
 }
 
 HttpResponse Api::DeletePayload(Context& c) {
-  auto body = Body(c, false);
-  if (!body.ok()) return Err(body.status(), c);
-  Status st =
-      CheckKnownFields(*body, {"keys", "points", "filter", "shard_key"}, "delete payload request");
-  if (!st.ok()) return Err(st, c);
-  const Json& b = *body;
-  if (!b.contains("keys") || !b["keys"].is_array()) {
-    return ErrorResponse(400, "keys: missing or not an array of strings", c.Elapsed());
-  }
   std::vector<std::string> keys;
-  for (size_t i = 0; i < b["keys"].size(); ++i) {
-    if (!b["keys"][i].is_string()) {
-      return ErrorResponse(400, "keys[" + std::to_string(i) + "]: expected a string", c.Elapsed());
+  auto check = [&](const Json& b) {
+    auto it = b.find("keys");
+    if (it == b.end() || !it->is_array()) {
+      return Status::InvalidArgument("keys: missing or not an array of strings");
     }
-    keys.push_back(b["keys"][i].get<std::string>());
-  }
-  auto sel = ParsePointSelector(b, limits_.max_ids_per_request, "delete payload request");
-  if (!sel.ok()) return Err(sel.status(), c);
-  auto col = OpenCollection(c);
-  if (!col.ok()) return Err(col.status(), c);
-  return UpdateResult(c, (*col)->DeletePayloadKeys(*sel, keys, c.Wait()));
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) {
+        return Status::InvalidArgument("keys[" + std::to_string(i) + "]: expected a string");
+      }
+      keys.push_back((*it)[i].get<std::string>());
+    }
+    return Status::OK();
+  };
+  return UpdateBySelector(c, {"keys", "points", "filter", "shard_key"}, "delete payload request",
+                          check,
+                          [&](vectord::Collection& col, const Json&, const PointSelector& sel) {
+                            return col.DeletePayloadKeys(sel, keys, c.Wait());
+                          });
 }
 
 HttpResponse Api::ClearPayload(Context& c) {
-  auto body = Body(c, false);
-  if (!body.ok()) return Err(body.status(), c);
-  Status st = CheckKnownFields(*body, {"points", "filter", "shard_key"}, "clear payload request");
-  if (!st.ok()) return Err(st, c);
-  auto sel = ParsePointSelector(*body, limits_.max_ids_per_request, "clear payload request");
-  if (!sel.ok()) return Err(sel.status(), c);
-  auto col = OpenCollection(c);
-  if (!col.ok()) return Err(col.status(), c);
-  return UpdateResult(c, (*col)->ClearPayload(*sel, c.Wait()));
+  return UpdateBySelector(c, {"points", "filter", "shard_key"}, "clear payload request", nullptr,
+                          [&](vectord::Collection& col, const Json&, const PointSelector& sel) {
+                            return col.ClearPayload(sel, c.Wait());
+                          });
 }
 
 HttpResponse Api::Search(Context& c) {
