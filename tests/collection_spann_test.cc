@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/test_db.h"
 #include "vectord/database.h"
 
 namespace vectord {
@@ -29,11 +30,7 @@ std::vector<float> RandomClustered(std::mt19937& rng, const std::vector<std::vec
 class CollectionSpannTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("coll_spann_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
+    dir_ = vectord::testing::TestDataDir("coll_spann");
     Open();
     std::mt19937 rng(7);
     for (int c = 0; c < 40; ++c) {
@@ -48,10 +45,7 @@ class CollectionSpannTest : public ::testing::Test {
   }
   void Open() {
     db_.reset();
-    DatabaseOptions o;
-    o.data_dir = dir_;
-    o.search_threads = 2;
-    auto db = Database::Open(o);
+    auto db = vectord::testing::OpenTestDatabase(dir_);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
   }
@@ -94,15 +88,7 @@ class CollectionSpannTest : public ::testing::Test {
 };
 
 TEST_F(CollectionSpannTest, BuildsInBackgroundAndServesDeltaDeletesFiltersRestart) {
-  CollectionConfig cfg;
-  cfg.dim = kDim;
-  cfg.distance = Distance::kEuclid;
-  cfg.datatype = DataType::kUint8;
-  cfg.fsync = false;
-  SpannConfig sc;
-  sc.indexing_threshold = 6000;
-  sc.nprobe = 16;
-  cfg.spann = sc;
+  const CollectionConfig cfg = vectord::testing::SpannU8Config(kDim, 6000, 16);
   ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
   std::mt19937 rng(1);
   std::vector<std::vector<float>> data;
@@ -199,14 +185,7 @@ TEST_F(CollectionSpannTest, BuildsInBackgroundAndServesDeltaDeletesFiltersRestar
 // Searches, scrolls and upserts run concurrently with the build; every one succeeds and searches
 // stay correct (a point just written is always found).
 TEST_F(CollectionSpannTest, ConcurrentQueriesAndWritesDuringBuild) {
-  CollectionConfig cfg;
-  cfg.dim = kDim;
-  cfg.distance = Distance::kEuclid;
-  cfg.datatype = DataType::kUint8;
-  cfg.fsync = false;
-  SpannConfig sc;
-  sc.indexing_threshold = 30000;
-  cfg.spann = sc;
+  const CollectionConfig cfg = vectord::testing::SpannU8Config(kDim, 30000);
   ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
   std::mt19937 rng(3);
   std::vector<PointStruct> batch;

@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "tests/test_db.h"
 #include "vectord/database.h"
 
 namespace vectord {
@@ -23,11 +24,7 @@ struct ModelPoint {
 class CollectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("coll_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
+    dir_ = vectord::testing::TestDataDir("coll_test");
     Reopen();
   }
   void TearDown() override {
@@ -36,10 +33,7 @@ class CollectionTest : public ::testing::Test {
   }
   void Reopen() {
     db_.reset();
-    DatabaseOptions o;
-    o.data_dir = dir_;
-    o.search_threads = 2;
-    auto db = Database::Open(o);
+    auto db = vectord::testing::OpenTestDatabase(dir_);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(db).value();
   }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "index/filter.h"
+#include "tests/test_db.h"
 #include "vectord/database.h"
 #include "vectord/filter.h"
 
@@ -36,23 +37,9 @@ struct Row {
 class QueryPlannerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ =
-        (std::filesystem::temp_directory_path() / ("query_planner_" + std::to_string(::getpid())))
-            .string();
-    std::filesystem::remove_all(dir_);
-    DatabaseOptions o;
-    o.data_dir = dir_;
-    o.search_threads = 2;
-    db_ = std::move(Database::Open(o)).value();
-    CollectionConfig cfg;
-    cfg.dim = kDim;
-    cfg.distance = Distance::kEuclid;
-    cfg.datatype = DataType::kUint8;
-    cfg.fsync = false;
-    SpannConfig sc;
-    sc.indexing_threshold = kRows;
-    sc.nprobe = 16;
-    cfg.spann = sc;
+    dir_ = vectord::testing::TestDataDir("query_planner");
+    db_ = std::move(vectord::testing::OpenTestDatabase(dir_)).value();
+    const CollectionConfig cfg = vectord::testing::SpannU8Config(kDim, kRows, 16);
     ASSERT_TRUE(db_->CreateCollection("p", cfg).ok());
     auto coll = db_->GetCollection("p").value();
     ASSERT_TRUE(coll->CreatePayloadIndex("c", PayloadSchemaType::kKeyword, false).ok());
