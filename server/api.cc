@@ -299,13 +299,13 @@ HttpResponse Api::CreateCollection(Context& c) {
   auto body = Body(c, false);
   if (!body.ok()) return ErrorResponse(body.status(), c.Elapsed());
   Json& b = *body;
-  Status st =
-      CheckKnownFields(b,
-                       {"vectors", "shard_number", "sharding_method", "replication_factor",
-                        "write_consistency_factor", "on_disk_payload", "hnsw_config", "wal_config",
-                        "optimizers_config", "quantization_config", "sparse_vectors",
-                        "strict_mode_config", "metadata", "init_from", "spann_config"},
-                       "create collection request");
+  Status st = CheckKnownFields(
+      b,
+      {"vectors", "shard_number", "sharding_method", "replication_factor",
+       "write_consistency_factor", "on_disk_payload", "hnsw_config", "wal_config",
+       "optimizers_config", "quantization_config", "sparse_vectors", "strict_mode_config",
+       "metadata", "init_from", "spann_config", "muvera_config"},
+      "create collection request");
   if (!st.ok()) return ErrorResponse(st, c.Elapsed());
   auto bad = [&](const std::string& m) { return ErrorResponse(400, m, c.Elapsed()); };
   auto vit = b.find("vectors");
@@ -322,9 +322,6 @@ HttpResponse Api::CreateCollection(Context& c) {
                          "memory", "datatype", "multivector_config"},
                         "vectors");
   if (!st.ok()) return ErrorResponse(st, c.Elapsed());
-  if (v.contains("multivector_config") && !v["multivector_config"].is_null()) {
-    return bad("vectors.multivector_config: multivector collections are not supported yet");
-  }
   if (b.contains("sparse_vectors") && !b["sparse_vectors"].is_null() &&
       !(b["sparse_vectors"].is_object() && b["sparse_vectors"].empty())) {
     return bad("sparse_vectors: sparse vectors are not supported yet");
@@ -364,10 +361,34 @@ HttpResponse Api::CreateCollection(Context& c) {
     if (!sc.ok()) return ErrorResponse(sc.status(), c.Elapsed());
     cfg.spann = *sc;
   }
+  // Multi-vector collections (Qdrant's multivector_config) and their MUVERA encoding (vectord's
+  // muvera_config extension).
+  if (v.contains("multivector_config") && !v["multivector_config"].is_null()) {
+    const Json& mv = v["multivector_config"];
+    if (!mv.is_object()) return bad("vectors.multivector_config: expected an object");
+    st = CheckKnownFields(mv, {"comparator"}, "vectors.multivector_config");
+    if (!st.ok()) return ErrorResponse(st, c.Elapsed());
+    if (!mv.contains("comparator") || mv["comparator"] != "max_sim") {
+      return bad("vectors.multivector_config.comparator: expected \"max_sim\"");
+    }
+    if (cfg.distance != Distance::kCosine && cfg.distance != Distance::kDot) {
+      return bad(std::string("vectors.distance: multi-vector collections score by MaxSim over "
+                             "inner products: use Cosine or Dot, not ") +
+                 DistanceName(cfg.distance));
+    }
+    MultivectorConfig mvc;
+    auto mc = ParseMuveraConfig(b.value("muvera_config", Json::object()), cfg.dim);
+    if (!mc.ok()) return ErrorResponse(mc.status(), c.Elapsed());
+    mvc.muvera = *mc;
+    cfg.multivector = mvc;
+  } else if (b.contains("muvera_config") && !b["muvera_config"].is_null()) {
+    return bad("muvera_config: only for multi-vector collections (vectors.multivector_config)");
+  }
   // Everything else is echoed back as given.
   cfg.extra = Json::object();
   for (auto it = b.begin(); it != b.end(); ++it) {
-    if (it.key() != "vectors" && it.key() != "spann_config" && !it->is_null()) {
+    if (it.key() != "vectors" && it.key() != "spann_config" && it.key() != "muvera_config" &&
+        !it->is_null()) {
       cfg.extra[it.key()] = it.value();
     }
   }
@@ -398,6 +419,9 @@ HttpResponse Api::GetCollection(Context& c) {
   if (auto it = extra.find("vectors"); it != extra.end() && it->is_object()) {
     for (auto f = it->begin(); f != it->end(); ++f) vectors[f.key()] = f.value();
   }
+  if (cfg.multivector) {
+    vectors["multivector_config"] = {{"comparator", cfg.multivector->comparator}};
+  }
   Json params = {{"vectors", std::move(vectors)},
                  {"shard_number", ExtraOr(extra, "shard_number", 1)},
                  {"replication_factor", ExtraOr(extra, "replication_factor", 1)},
@@ -424,6 +448,7 @@ HttpResponse Api::GetCollection(Context& c) {
                                        "wal_config")},
                  {"quantization_config", ExtraOr(extra, "quantization_config", nullptr)}};
   if (cfg.spann) config["spann_config"] = SpannConfigToJson(*cfg.spann);
+  if (cfg.multivector) config["muvera_config"] = MuveraConfigToJson(cfg.multivector->muvera);
   for (const char* k : {"strict_mode_config", "metadata"}) {
     if (extra.contains(k)) config[k] = extra[k];
   }

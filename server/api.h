@@ -103,7 +103,9 @@ class Api {
                                 std::string_view what,
                                 const std::function<Status(const Json&)>& check,
                                 const SelectorOp& op) const;
-  Status CheckDim(const vectord::Collection& col, const std::vector<float>& v,
+  // The query's vector (or, multi-vector collections, its list of vectors) against the
+  // collection's vector size and kind.
+  Status CheckDim(const vectord::Collection& col, const vectord::SearchRequest& req,
                   std::string_view where) const;
   // Resolves a query-by-id into its vector; runs the batch. `explain` (optional) receives the
   // query plan of a single vector search.

@@ -20,13 +20,25 @@ HttpResponse Err(const Status& s, const Api::Context& c) { return ErrorResponse(
 
 }  // namespace
 
-Status Api::CheckDim(const vectord::Collection& col, const std::vector<float>& v,
+Status Api::CheckDim(const vectord::Collection& col, const vectord::SearchRequest& req,
                      std::string_view where) const {
-  uint32_t dim = col.config().dim;
-  if (v.size() != dim) {
-    return Status::InvalidArgument(std::string(where) + ": vector has " + std::to_string(v.size()) +
-                                   " dimensions, collection '" + col.name() + "' expects " +
-                                   std::to_string(dim));
+  const vectord::CollectionConfig cfg = col.config();
+  const uint32_t dim = cfg.dim;
+  const size_t n = req.vector_count == 0 ? 1 : req.vector_count;
+  if (cfg.multivector && req.vector_count == 0) {
+    return Status::InvalidArgument(std::string(where) + ": collection '" + col.name() +
+                                   "' holds multi-vectors: the query must be a list of vectors "
+                                   "([[...], [...]])");
+  }
+  if (!cfg.multivector && req.vector_count != 0) {
+    return Status::InvalidArgument(std::string(where) + ": collection '" + col.name() +
+                                   "' holds single vectors: the query must be one vector, not a "
+                                   "list of vectors");
+  }
+  if (req.vector.size() != n * dim) {
+    return Status::InvalidArgument(
+        std::string(where) + ": vector has " + std::to_string(req.vector.size() / n) +
+        " dimensions, collection '" + col.name() + "' expects " + std::to_string(dim));
   }
   return Status::OK();
 }
@@ -56,9 +68,11 @@ HttpResponse Api::Upsert(Context& c) {
   if (!col.ok()) return Err(col.status(), c);
   auto body = ParseUpsertBody(c.body, limits_.max_points_per_upsert, limits_.max_json_depth);
   if (!body.ok()) return Err(body.status(), c);
-  uint32_t dim = (*col)->config().dim;
+  const CollectionConfig cfg = (*col)->config();
+  const uint32_t dim = cfg.dim;
   std::vector<PointStruct>& points = body->points;
-  for (size_t i = 0; i < points.size(); ++i) {
+  // Multi-vector collections check their sets in the engine (list shape, size, count limit).
+  for (size_t i = 0; i < points.size() && !cfg.multivector; ++i) {
     if (points[i].vector.size() != dim) {
       return ErrorResponse(400,
                            "point " + std::to_string(i) + " (id " + points[i].id.ToString() +
@@ -237,7 +251,7 @@ HttpResponse Api::Search(Context& c) {
   if (!req.ok()) return Err(req.status(), c);
   auto col = OpenCollection(c);
   if (!col.ok()) return Err(col.status(), c);
-  Status st = CheckDim(**col, req->vector, "vector");
+  Status st = CheckDim(**col, *req, "vector");
   if (!st.ok()) return Err(st, c);
   const bool explain = WantsExplain(*body);
   vectord::QueryExplain ex;
@@ -271,7 +285,7 @@ HttpResponse Api::SearchBatch(Context& c) {
     std::string where = "searches[" + std::to_string(i) + "]";
     auto req = ParseSearchRequest(s[i], limits_, where);
     if (!req.ok()) return Err(req.status(), c);
-    st = CheckDim(**col, req->vector, where + ".vector");
+    st = CheckDim(**col, *req, where + ".vector");
     if (!st.ok()) return Err(st, c);
     reqs.push_back(std::move(*req));
   }
@@ -325,8 +339,9 @@ Result<std::vector<std::vector<ScoredPoint>>> Api::RunQueries(
                                 " not found in collection '" + col.name() + "'");
       }
       plan.search.vector = std::move(*recs[0].vector);
+      plan.search.vector_count = recs[0].vector_count;
     }
-    VECTORD_RETURN_IF_ERROR(CheckDim(col, plan.search.vector, where));
+    VECTORD_RETURN_IF_ERROR(CheckDim(col, plan.search, where));
     reqs.push_back(std::move(plan.search));
     slots.push_back(i);
   }

@@ -263,6 +263,40 @@ class Reader {
     }
   }
 
+  // A vector ([n, ...]) or, for multi-vector collections, a list of vectors of one size
+  // ([[n, ...], ...]: *count = how many, the vectors back to back in *out; else *count = 0).
+  bool ParseVectorOrList(std::vector<float>* out, uint32_t* count, const std::string& where,
+                         size_t expect) {
+    *count = 0;
+    SkipWs();
+    if (p_ < end_ && *p_ == '[') {
+      const char* save = p_;
+      ++p_;
+      SkipWs();
+      if (p_ < end_ && *p_ == '[') {
+        out->clear();
+        std::vector<float> one;
+        size_t dim = 0;
+        while (true) {
+          const std::string w = where + "[" + std::to_string(*count) + "]";
+          if (!ParseFloatArray(&one, w, dim)) return false;
+          if (*count == 0) dim = one.size();
+          if (one.size() != dim || dim == 0) {
+            return FailAt(w, "has " + std::to_string(one.size()) + " dimensions, vector 0 has " +
+                                 std::to_string(dim) +
+                                 " (all vectors of a multi-vector must have one size)");
+          }
+          out->insert(out->end(), one.begin(), one.end());
+          ++*count;
+          if (Peek(',')) continue;
+          return Expect(']');
+        }
+      }
+      p_ = save;
+    }
+    return ParseFloatArray(out, where, expect);
+  }
+
   bool ParseString(std::string* out) {
     ++p_;  // opening quote
     while (true) {
@@ -431,7 +465,9 @@ class Reader {
           if (!ParseString(&key)) return false;
           if (!Expect(':')) return false;
           if (key == "vector") {
-            if (!ParseFloatArray(&pt.vector, where + ".vector", dim_hint)) return false;
+            if (!ParseVectorOrList(&pt.vector, &pt.vector_count, where + ".vector", dim_hint)) {
+              return false;
+            }
             dim_hint = pt.vector.size();
             has_vector = true;
           } else if (key == "id") {
@@ -469,6 +505,7 @@ class Reader {
     if (!Expect('{')) return false;
     std::vector<PointId> ids;
     std::vector<std::vector<float>> vectors;
+    std::vector<uint32_t> counts;
     Json payloads;
     bool has_ids = false, has_vectors = false;
     if (!Peek('}')) {
@@ -513,12 +550,15 @@ class Reader {
                                                    " points in one request; split the batch");
               }
               std::vector<float> v;
-              if (!ParseFloatArray(&v, "batch.vectors[" + std::to_string(vectors.size()) + "]",
-                                   dim_hint)) {
+              uint32_t count = 0;
+              if (!ParseVectorOrList(&v, &count,
+                                     "batch.vectors[" + std::to_string(vectors.size()) + "]",
+                                     dim_hint)) {
                 return false;
               }
               dim_hint = v.size();
               vectors.push_back(std::move(v));
+              counts.push_back(count);
               if (Peek(',')) continue;
               if (!Expect(']')) return false;
               break;
@@ -553,6 +593,7 @@ class Reader {
       PointStruct pt;
       pt.id = ids[i];
       pt.vector = std::move(vectors[i]);
+      pt.vector_count = counts[i];
       if (payloads.is_array()) {
         pt.payload = std::move(payloads[i]);
         if (!pt.payload.is_object() && !pt.payload.is_null()) {

@@ -82,12 +82,25 @@ Status GetParams(const Json& obj, std::string_view where, SearchRequest* req) {
   if (!p) return Status::OK();
   std::string pw = Path(where, "params");
   if (!p->is_object()) return Status::InvalidArgument(pw + ": expected an object");
-  VECTORD_RETURN_IF_ERROR(CheckKnownFields(
-      *p, {"hnsw_ef", "exact", "quantization", "indexed_only", "acorn", "idf", "spann", "explain"},
-      pw));
+  VECTORD_RETURN_IF_ERROR(CheckKnownFields(*p,
+                                           {"hnsw_ef", "exact", "quantization", "indexed_only",
+                                            "acorn", "idf", "spann", "explain", "muvera"},
+                                           pw));
   VECTORD_ASSIGN_OR_RETURN(req->exact, GetBool(*p, "exact", false, pw));
   // "explain" (vectord extension): the response carries the query plan; api_points.cc reads it.
   VECTORD_RETURN_IF_ERROR(GetBool(*p, "explain", false, pw).status());
+  // "muvera" (vectord extension, multi-vector collections): {"candidates": n}.
+  if (const Json* mv = Field(*p, "muvera")) {
+    const std::string mw = Path(pw, "muvera");
+    if (!mv->is_object()) return Status::InvalidArgument(mw + ": expected an object");
+    VECTORD_RETURN_IF_ERROR(CheckKnownFields(*mv, {"candidates"}, mw));
+    if (const Json* v = Field(*mv, "candidates")) {
+      if (!v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > 100000) {
+        return Status::InvalidArgument(mw + ".candidates: expected an integer in [1, 100000]");
+      }
+      req->muvera_candidates = static_cast<uint32_t>(v->get<int64_t>());
+    }
+  }
   const Json* sp = Field(*p, "spann");
   if (!sp) return Status::OK();
   const std::string sw = Path(pw, "spann");
@@ -204,7 +217,29 @@ Result<bool> ParseWithVector(const Json& obj, std::string_view where) {
   return Invalid(where, "with_vector", "expected true or false (named vectors are not supported)");
 }
 
-Result<std::vector<float>> ParseVector(const Json& j, std::string_view where) {
+Result<std::vector<float>> ParseVector(const Json& j, std::string_view where, uint32_t* count) {
+  *count = 0;
+  if (j.is_array() && !j.empty() && j[0].is_array()) {
+    // A list of vectors (multi-vector collections): all of one size, each parsed as below.
+    std::vector<float> out;
+    size_t dim = 0;
+    for (size_t i = 0; i < j.size(); ++i) {
+      const std::string w = std::string(where) + "[" + std::to_string(i) + "]";
+      if (!j[i].is_array()) return Status::InvalidArgument(w + ": expected an array of numbers");
+      uint32_t inner = 0;
+      VECTORD_ASSIGN_OR_RETURN(std::vector<float> v, ParseVector(j[i], w, &inner));
+      if (inner != 0) return Status::InvalidArgument(w + ": expected an array of numbers");
+      if (i == 0) dim = v.size();
+      if (v.size() != dim || dim == 0) {
+        return Status::InvalidArgument(w + ": has " + std::to_string(v.size()) +
+                                       " dimensions, vector 0 has " + std::to_string(dim) +
+                                       " (all vectors of a multi-vector must have one size)");
+      }
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    *count = static_cast<uint32_t>(j.size());
+    return out;
+  }
   if (j.is_object()) {
     return Status::InvalidArgument(std::string(where) +
                                    ": named or sparse vectors are not supported yet");
@@ -276,7 +311,7 @@ Result<SearchRequest> ParseSearchRequest(const Json& obj, const ApiLimits& limit
   SearchRequest req;
   const Json* v = Field(obj, "vector");
   if (!v) return Invalid(where, "vector", "missing (the query vector is required)");
-  VECTORD_ASSIGN_OR_RETURN(req.vector, ParseVector(*v, Path(where, "vector")));
+  VECTORD_ASSIGN_OR_RETURN(req.vector, ParseVector(*v, Path(where, "vector"), &req.vector_count));
   VECTORD_ASSIGN_OR_RETURN(req.filter, GetFilter(obj, where));
   VECTORD_RETURN_IF_ERROR(GetLimitOffset(obj, limits, where, &req.limit, &req.offset));
   VECTORD_RETURN_IF_ERROR(GetScoreThreshold(obj, where, &req.score_threshold));
@@ -315,7 +350,7 @@ Result<QueryPlan> ParseQueryRequest(const Json& obj, const ApiLimits& limits,
   if (!q) {
     plan.scroll = true;
   } else if (q->is_array()) {
-    VECTORD_ASSIGN_OR_RETURN(plan.search.vector, ParseVector(*q, qw));
+    VECTORD_ASSIGN_OR_RETURN(plan.search.vector, ParseVector(*q, qw, &plan.search.vector_count));
   } else if (q->is_number() || q->is_string()) {
     VECTORD_ASSIGN_OR_RETURN(PointId id, PointIdFromJson(*q, qw));
     plan.query_id = id;

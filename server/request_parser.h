@@ -43,7 +43,8 @@ Result<PayloadSelection> ParseWithPayload(const Json& obj, bool fallback, std::s
 Result<bool> ParseWithVector(const Json& obj, std::string_view where);
 
 // An array of float values; rejects non-numbers and values outside float32.
-Result<std::vector<float>> ParseVector(const Json& j, std::string_view where);
+// A vector, or a list of vectors of one size (multi-vector; *count = how many, else 0).
+Result<std::vector<float>> ParseVector(const Json& j, std::string_view where, uint32_t* count);
 Result<std::vector<PointId>> ParsePointIds(const Json& j, size_t max, std::string_view where);
 // {"points":[...]} or {"filter":{...}} (exactly one).
 Result<PointSelector> ParsePointSelector(const Json& obj, size_t max_ids, std::string_view where);

@@ -109,6 +109,24 @@ void AppendVector(std::string* out, const std::vector<float>& v) {
   *out += ']';
 }
 
+// One vector, or (count > 0) a list of `count` vectors stored back to back in v.
+void AppendVectorOrList(std::string* out, const std::vector<float>& v, uint32_t count) {
+  if (count == 0) return AppendVector(out, v);
+  const size_t dim = v.size() / count;
+  out->reserve(out->size() + v.size() * 12 + 2 * count + 2);
+  *out += '[';
+  for (uint32_t j = 0; j < count; ++j) {
+    if (j) *out += ',';
+    *out += '[';
+    for (size_t i = 0; i < dim; ++i) {
+      if (i) *out += ',';
+      AppendFloat(out, v[j * dim + i]);
+    }
+    *out += ']';
+  }
+  *out += ']';
+}
+
 void SelectPayload(Json* payload, const std::vector<std::string>& include,
                    const std::vector<std::string>& exclude) {
   if (!payload->is_object()) return;
@@ -136,7 +154,7 @@ void AppendScoredPoint(std::string* out, const ScoredPoint& p) {
   }
   if (p.vector) {
     *out += ",\"vector\":";
-    AppendVector(out, *p.vector);
+    AppendVectorOrList(out, *p.vector, p.vector_count);
   }
   *out += '}';
 }
@@ -150,7 +168,7 @@ void AppendRecord(std::string* out, const Record& r) {
   }
   if (r.vector) {
     *out += ",\"vector\":";
-    AppendVector(out, *r.vector);
+    AppendVectorOrList(out, *r.vector, r.vector_count);
   }
   *out += '}';
 }

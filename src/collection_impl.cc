@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <span>
 
 #include "index/distance.h"
 #include "index/filter.h"
@@ -38,16 +39,7 @@ Result<SpannConfig> ParseSpannConfig(const Json& j) {
   if (!j.is_object()) return Status::InvalidArgument("spann_config must be an object");
   SpannConfig c;
   auto uint_field = [&](const std::string& key, const Json& v, uint64_t lo, uint64_t hi,
-                        auto* out) -> Status {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<uint64_t>() < lo ||
-        v.get<uint64_t>() > hi) {
-      return Status::InvalidArgument("spann_config." + key + " must be an integer in [" +
-                                     std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                     v.dump());
-    }
-    *out = static_cast<std::remove_pointer_t<decltype(out)>>(v.get<uint64_t>());
-    return Status::OK();
-  };
+                        auto* out) { return ConfigUint("spann_config", key, v, lo, hi, out); };
   auto float_field = [&](const std::string& key, const Json& v, double lo, double hi,
                          float* out) -> Status {
     if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi)) {
@@ -101,6 +93,10 @@ Json CollectionConfigToJson(const CollectionConfig& c) {
          {"on_disk", c.on_disk},
          {"extra", c.extra}};
   if (c.spann) j["spann_config"] = SpannConfigToJson(*c.spann);
+  if (c.multivector) {
+    j["multivector_config"] = {{"comparator", c.multivector->comparator}};
+    j["muvera_config"] = MuveraConfigToJson(c.multivector->muvera);
+  }
   return j;
 }
 
@@ -120,6 +116,14 @@ Result<CollectionConfig> CollectionConfigFromJson(const Json& j) {
       auto sc = ParseSpannConfig(j["spann_config"]);
       if (!sc.ok()) return Status::Corruption("catalog entry: " + sc.status().message());
       c.spann = sc.value();
+    }
+    if (j.contains("multivector_config")) {
+      MultivectorConfig mv;
+      mv.comparator = j["multivector_config"].value("comparator", "max_sim");
+      auto mc = ParseMuveraConfig(j.value("muvera_config", Json::object()), c.dim);
+      if (!mc.ok()) return Status::Corruption("catalog entry: " + mc.status().message());
+      mv.muvera = mc.value();
+      c.multivector = mv;
     }
     return c;
   } catch (const std::exception& e) {
@@ -181,7 +185,10 @@ CollectionImpl::CollectionImpl(std::string name, uint32_t cid, std::string dir,
       cid_(cid),
       dir_(std::move(dir)),
       config_(std::move(config)),
-      row_bytes_(config_.dim * static_cast<uint32_t>(DataTypeSize(config_.datatype))),
+      vdim_(config_.multivector ? MuveraFdeDim(config_.multivector->muvera) : config_.dim),
+      vtype_(config_.multivector ? DataType::kFloat32 : config_.datatype),
+      vdist_(config_.multivector ? Distance::kDot : config_.distance),
+      row_bytes_(vdim_ * static_cast<uint32_t>(DataTypeSize(vtype_))),
       store_(store),
       pool_(pool) {}
 
@@ -190,8 +197,8 @@ Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(
     const Json& catalog, storage::MetadataStore* store, ThreadPool* pool) {
   std::shared_ptr<CollectionImpl> c(
       new CollectionImpl(std::move(name), cid, dir, config, store, pool));
-  VECTORD_ASSIGN_OR_RETURN(
-      c->file_, storage::VectorFile::Open(dir + "/vectors.vdv", config.dim, config.datatype));
+  VECTORD_ASSIGN_OR_RETURN(c->file_,
+                           storage::VectorFile::Open(dir + "/vectors.vdv", c->vdim_, c->vtype_));
   VECTORD_RETURN_IF_ERROR(c->Restore(catalog).WithContext("collection '" + c->name_ + "'"));
   {
     std::lock_guard<std::mutex> wl(c->write_mu_);
@@ -218,6 +225,7 @@ Status CollectionImpl::Restore(const Json& catalog) {
               << " rows, metadata expects " << committed
               << "; points in the missing rows are dropped (fsync was off?)\n";
   }
+  if (config_.multivector) VECTORD_RETURN_IF_ERROR(RestoreTokens(catalog));
   rows_ = file_->rows();
 
   // A built SPANN index covers rows [0, manifest.rows): those stay on SSD.
@@ -232,8 +240,7 @@ Status CollectionImpl::Restore(const Json& catalog) {
     spann_gen_ = gen;
     ram_base_ = indexed;
     spann_manifest_ = manifest;
-    VECTORD_ASSIGN_OR_RETURN(
-        reader_, storage::VectorFile::Open(file_->path(), config_.dim, config_.datatype));
+    VECTORD_ASSIGN_OR_RETURN(reader_, storage::VectorFile::Open(file_->path(), vdim_, vtype_));
     SpannOpenOptions oo;
     oo.vector_file = file_->path();
     oo.cache_bytes = config_.spann->cache_bytes;
@@ -308,15 +315,18 @@ Status CollectionImpl::Restore(const Json& catalog) {
 Json CollectionImpl::CatalogJson() const {
   Json idx = Json::array();
   Json manifest;
+  std::vector<float> center;
   {
     std::shared_lock l(mu_);
     for (const auto& info : indexes_.List()) {
       idx.push_back({{"field", info.field}, {"type", PayloadSchemaName(info.type)}});
     }
     manifest = spann_manifest_;
+    center = muvera_center_;
   }
   Json j{{"name", name_}, {"config", CollectionConfigToJson(config_)}, {"payload_indexes", idx}};
   if (manifest.is_object()) j["spann_index"] = manifest;
+  if (!center.empty()) j["muvera_center"] = center;
   return j;
 }
 
@@ -356,13 +366,13 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
     status_ = cancel_build_ ? status_ : "red";
     index_error_ = s.ToString();
   };
-  auto reader = storage::VectorFile::Open(file_->path(), config_.dim, config_.datatype);
+  auto reader = storage::VectorFile::Open(file_->path(), vdim_, vtype_);
   if (!reader.ok()) return fail(reader.status());
   std::unique_ptr<storage::VectorFile> vf = std::move(reader).value();
-  auto source = MakeVectorFileSource(*vf, config_.dim, config_.datatype, rows);
+  auto source = MakeVectorFileSource(*vf, vdim_, vtype_, rows);
   const SpannConfig& sc = *config_.spann;
   SpannBuildParams bp;
-  bp.metric = config_.distance;
+  bp.metric = vdist_;
   bp.layout = sc.layout == "pq4"   ? index::PostingLayout::kPq4
               : sc.layout == "pq8" ? index::PostingLayout::kPq8
                                    : index::PostingLayout::kFull;
@@ -452,50 +462,41 @@ CollectionInfo CollectionImpl::Info() const {
   return info;
 }
 
-Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>& v,
-                                    std::vector<uint8_t>* out) const {
-  auto where = [&] { return "point " + std::to_string(point_index) + ": "; };
-  if (v.size() != config_.dim) {
-    return Status::InvalidArgument(where() + "vector has " + std::to_string(v.size()) +
-                                   " dimensions, collection '" + name_ + "' expects " +
-                                   std::to_string(config_.dim));
-  }
-  for (size_t i = 0; i < v.size(); ++i) {
+Status EncodeElements(const std::string& where, const float* v, uint32_t dim, DataType type,
+                      bool normalize, uint8_t* dst) {
+  for (size_t i = 0; i < dim; ++i) {
     if (!std::isfinite(v[i])) {
-      return Status::InvalidArgument(where() + "vector element " + std::to_string(i) +
+      return Status::InvalidArgument(where + "element " + std::to_string(i) +
                                      " is not a finite number");
     }
   }
-  const size_t base = out->size();
-  out->resize(base + row_bytes_);
-  uint8_t* dst = out->data() + base;
   auto check_int = [&](size_t i, float lo, float hi) -> Status {
     if (v[i] != std::nearbyint(v[i]) || v[i] < lo || v[i] > hi) {
-      return Status::InvalidArgument(
-          where() + "vector element " + std::to_string(i) + " = " + std::to_string(v[i]) +
-          " is not an integer in [" + std::to_string(int(lo)) + ", " + std::to_string(int(hi)) +
-          "] as datatype " + DataTypeName(config_.datatype) + " requires");
+      return Status::InvalidArgument(where + "element " + std::to_string(i) + " = " +
+                                     std::to_string(v[i]) + " is not an integer in [" +
+                                     std::to_string(int(lo)) + ", " + std::to_string(int(hi)) +
+                                     "] as datatype " + DataTypeName(type) + " requires");
     }
     return Status::OK();
   };
   float scale = 1.0f;
-  if (config_.distance == Distance::kCosine) {
+  if (normalize) {
     double norm = 0;
-    for (float x : v) norm += double{x} * x;
+    for (size_t i = 0; i < dim; ++i) norm += double{v[i]} * v[i];
     if (norm > 0) scale = static_cast<float>(1.0 / std::sqrt(norm));
   }
-  switch (config_.datatype) {
+  switch (type) {
     case DataType::kFloat32:
-      for (size_t i = 0; i < v.size(); ++i) {
+      for (size_t i = 0; i < dim; ++i) {
         const float x = v[i] * scale;
         std::memcpy(dst + 4 * i, &x, 4);
       }
       break;
     case DataType::kFloat16:
-      for (size_t i = 0; i < v.size(); ++i) {
+      for (size_t i = 0; i < dim; ++i) {
         const float x = v[i] * scale;
         if (std::fabs(x) > 65504.0f) {
-          return Status::InvalidArgument(where() + "vector element " + std::to_string(i) +
+          return Status::InvalidArgument(where + "element " + std::to_string(i) +
                                          " overflows float16");
         }
         const uint16_t h = index::FloatToHalf(x);
@@ -503,13 +504,13 @@ Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>
       }
       break;
     case DataType::kUint8:
-      for (size_t i = 0; i < v.size(); ++i) {
+      for (size_t i = 0; i < dim; ++i) {
         VECTORD_RETURN_IF_ERROR(check_int(i, 0, 255));
         dst[i] = static_cast<uint8_t>(v[i]);
       }
       break;
     case DataType::kInt8:
-      for (size_t i = 0; i < v.size(); ++i) {
+      for (size_t i = 0; i < dim; ++i) {
         VECTORD_RETURN_IF_ERROR(check_int(i, -128, 127));
         dst[i] = static_cast<uint8_t>(static_cast<int8_t>(v[i]));
       }
@@ -518,19 +519,9 @@ Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>
   return Status::OK();
 }
 
-Result<std::vector<float>> CollectionImpl::DecodeRow(InternalId row) const {
-  std::vector<float> v(config_.dim);
-  std::vector<uint8_t> buf;
-  const uint8_t* p;
-  if (row < ram_base_) {
-    buf.resize(row_bytes_);
-    VECTORD_RETURN_IF_ERROR(reader_->Read(row, 1, buf.data()));
-    p = buf.data();
-  } else {
-    p = vectors_.data() + (uint64_t{row} - ram_base_) * row_bytes_;
-  }
-  for (uint32_t i = 0; i < config_.dim; ++i) {
-    switch (config_.datatype) {
+void DecodeElements(const uint8_t* p, uint32_t dim, DataType type, float* v) {
+  for (uint32_t i = 0; i < dim; ++i) {
+    switch (type) {
       case DataType::kFloat32:
         std::memcpy(&v[i], p + 4 * i, 4);
         break;
@@ -548,7 +539,51 @@ Result<std::vector<float>> CollectionImpl::DecodeRow(InternalId row) const {
         break;
     }
   }
+}
+
+Status CollectionImpl::EncodeVector(size_t point_index, const std::vector<float>& v,
+                                    std::vector<uint8_t>* out) const {
+  const std::string where = "point " + std::to_string(point_index) + ": ";
+  if (v.size() != vdim_) {
+    return Status::InvalidArgument(where + "vector has " + std::to_string(v.size()) +
+                                   " dimensions, collection '" + name_ + "' expects " +
+                                   std::to_string(vdim_));
+  }
+  const size_t base = out->size();
+  out->resize(base + row_bytes_);
+  return EncodeElements(where + "vector ", v.data(), vdim_, vtype_, vdist_ == Distance::kCosine,
+                        out->data() + base);
+}
+
+Result<std::vector<float>> CollectionImpl::DecodeRow(InternalId row) const {
+  std::vector<float> v(vdim_);
+  std::vector<uint8_t> buf;
+  const uint8_t* p;
+  if (row < ram_base_) {
+    buf.resize(row_bytes_);
+    VECTORD_RETURN_IF_ERROR(reader_->Read(row, 1, buf.data()));
+    p = buf.data();
+  } else {
+    p = vectors_.data() + (uint64_t{row} - ram_base_) * row_bytes_;
+  }
+  DecodeElements(p, vdim_, vtype_, v.data());
   return v;
+}
+
+Status CollectionImpl::FillVector(InternalId row, std::optional<std::vector<float>>* v,
+                                  uint32_t* count) const {
+  if (!config_.multivector) {
+    VECTORD_ASSIGN_OR_RETURN(*v, DecodeRow(row));
+    *count = 0;
+    return Status::OK();
+  }
+  std::vector<uint8_t> bytes;
+  std::vector<uint64_t> offs;
+  VECTORD_RETURN_IF_ERROR(tokens_->ReadSets(&token_spans_[row], &row, 1, &bytes, &offs));
+  v->emplace(size_t{token_spans_[row].count} * config_.dim);
+  DecodeTokens(bytes.data(), token_spans_[row].count, (*v)->data());
+  *count = token_spans_[row].count;
+  return Status::OK();
 }
 
 Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wait) {
@@ -558,13 +593,22 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   bytes.reserve(points.size() * row_bytes_);
   std::unordered_map<PointId, size_t, PointIdHash> last;
   last.reserve(points.size());
+  // Multi-vector collections: each point's token vectors as stored (its FDE is made below).
+  std::vector<std::vector<uint8_t>> token_bytes(config_.multivector ? points.size() : 0);
   for (size_t i = 0; i < points.size(); ++i) {
     const Json& p = points[i].payload;
     if (!p.is_null() && !p.is_object()) {
       return Status::InvalidArgument("point " + std::to_string(i) +
                                      ": payload must be a JSON object or null");
     }
-    VECTORD_RETURN_IF_ERROR(EncodeVector(i, points[i].vector, &bytes));
+    if (config_.multivector) {
+      VECTORD_RETURN_IF_ERROR(EncodeTokens(i, points[i], &token_bytes[i]));
+    } else if (points[i].vector_count != 0) {
+      return Status::InvalidArgument("point " + std::to_string(i) + ": collection '" + name_ +
+                                     "' holds single vectors, got a list of vectors");
+    } else {
+      VECTORD_RETURN_IF_ERROR(EncodeVector(i, points[i].vector, &bytes));
+    }
     last[points[i].id] = i;
   }
   std::vector<size_t> keep;
@@ -572,7 +616,7 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   for (size_t i = 0; i < points.size(); ++i) {
     if (last[points[i].id] == i) keep.push_back(i);
   }
-  if (keep.size() != points.size()) {
+  if (keep.size() != points.size() && !config_.multivector) {
     std::vector<uint8_t> packed(keep.size() * row_bytes_);
     for (size_t j = 0; j < keep.size(); ++j) {
       std::memcpy(&packed[j * row_bytes_], &bytes[keep[j] * row_bytes_], row_bytes_);
@@ -587,16 +631,35 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   if (first + keep.size() >= kInvalidInternalId) {
     return Status::FailedPrecondition("collection '" + name_ + "' is full (2^32 rows)");
   }
-  VECTORD_RETURN_IF_ERROR(file_->Append(bytes.data(), keep.size()));
+  // Multi-vector: the kept points' FDEs (the vector file's rows) and their token sets.
+  MultiBatch mb;
+  if (config_.multivector) {
+    VECTORD_RETURN_IF_ERROR(PrepareMulti(token_bytes, keep, &mb));
+    bytes.swap(mb.fde_bytes);
+    VECTORD_RETURN_IF_ERROR(tokens_->Append(mb.tokens.data(), mb.counts, &mb.spans));
+  }
+  const uint64_t token_end = tokens_ ? tokens_->data_size() : 0;
   auto undo = [&](Status s) {
     (void)file_->Truncate(first);
+    if (tokens_) (void)tokens_->Truncate(first, mb.spans.empty() ? token_end : mb.spans[0].offset);
     return s;
   };
+  {
+    Status s = file_->Append(bytes.data(), keep.size());
+    if (!s.ok()) return undo(s);
+  }
   if (SyncOn(wait)) {
     Status s = file_->Sync();
+    if (s.ok() && tokens_) s = tokens_->Sync();
     if (!s.ok()) return undo(s);
   }
   storage::MetaBatch batch(cid_);
+  if (mb.encoder) {
+    // The first batch fixed the MUVERA SimHash centre: stored in the catalog with this commit.
+    Json cat = CatalogJson();
+    cat["muvera_center"] = mb.center;
+    batch.PutCollectionConfig(cat.dump());
+  }
   std::vector<InternalId> old_rows(keep.size(), kInvalidInternalId);
   {
     std::shared_lock l(mu_);
@@ -622,6 +685,13 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   std::unique_lock l(mu_);
   rows_ = first + keep.size();
   vectors_.insert(vectors_.end(), bytes.begin(), bytes.end());
+  if (config_.multivector) {
+    token_spans_.insert(token_spans_.end(), mb.spans.begin(), mb.spans.end());
+    if (mb.encoder) {
+      fde_ = std::move(mb.encoder);
+      muvera_center_ = std::move(mb.center);
+    }
+  }
   live_bits_.resize((rows_ + 63) / 64, 0);
   row_to_id_.resize(rows_);
   payloads_.resize(rows_);
@@ -836,9 +906,7 @@ Result<std::vector<Record>> CollectionImpl::Retrieve(const std::vector<PointId>&
     Record r;
     r.id = id;
     if (with_payload) r.payload = ProjectPayload(payloads_[it->second], {}, {});
-    if (with_vector) {
-      VECTORD_ASSIGN_OR_RETURN(r.vector, DecodeRow(it->second));
-    }
+    if (with_vector) VECTORD_RETURN_IF_ERROR(FillVector(it->second, &r.vector, &r.vector_count));
     out.push_back(std::move(r));
   }
   return out;
@@ -846,7 +914,7 @@ Result<std::vector<Record>> CollectionImpl::Retrieve(const std::vector<PointId>&
 
 std::vector<float> CollectionImpl::PrepareQuery(const std::vector<float>& q) const {
   std::vector<float> v = q;
-  if (config_.distance == Distance::kCosine) {
+  if (vdist_ == Distance::kCosine) {
     double norm = 0;
     for (float x : v) norm += double{x} * x;
     if (norm > 0) {
@@ -869,7 +937,7 @@ std::vector<index::Neighbor> CollectionImpl::SearchRange(const uint8_t* data, ui
   range.toUint32Array(ids.data());
   for (auto& id : ids) id -= static_cast<uint32_t>(first);
   Roaring shifted(ids.size(), ids.data());
-  index::FlatView view{data, n, config_.dim, config_.datatype, config_.distance};
+  index::FlatView view{data, n, vdim_, vtype_, vdist_};
   index::RowFilter rf;
   rf.allowed = &shifted;
   auto hits = index::FlatSearch(view, q, k, rf);
@@ -880,7 +948,7 @@ std::vector<index::Neighbor> CollectionImpl::SearchRange(const uint8_t* data, ui
 Result<std::vector<index::Neighbor>> CollectionImpl::ExactSearch(const float* q, size_t k,
                                                                  const Roaring* allowed) const {
   // SSD rows in chunks read through reader_ (checksums verified), then the RAM rows.
-  const bool lower = LowerIsBetter(config_.distance);
+  const bool lower = LowerIsBetter(vdist_);
   auto better = [&](const index::Neighbor& a, const index::Neighbor& b) {
     if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
     return a.row < b.row;
@@ -925,8 +993,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::BruteForceRows(const float*
     }
     i = j;
   }
-  index::FlatView view{gathered.data(), rows.size(), config_.dim, config_.datatype,
-                       config_.distance};
+  index::FlatView view{gathered.data(), rows.size(), vdim_, vtype_, vdist_};
   auto hits = index::FlatSearch(view, q, k);
   for (auto& h : hits) h.row = rows[h.row];
   return hits;
@@ -938,21 +1005,31 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
 
 Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchRequest& req,
                                                                    QueryExplain* explain) const {
-  if (req.vector.size() != config_.dim) {
-    return Status::InvalidArgument("query vector has " + std::to_string(req.vector.size()) +
-                                   " dimensions, collection '" + name_ + "' expects " +
-                                   std::to_string(config_.dim));
+  std::vector<float> q;
+  if (config_.multivector) {
+    VECTORD_ASSIGN_OR_RETURN(q, PrepareMultiQuery(req));
+  } else if (req.vector_count != 0) {
+    return Status::InvalidArgument("collection '" + name_ +
+                                   "' holds single vectors: the query must be one vector, not a "
+                                   "list of vectors");
   }
-  for (size_t i = 0; i < req.vector.size(); ++i) {
-    if (!std::isfinite(req.vector[i])) {
-      return Status::InvalidArgument("query vector element " + std::to_string(i) +
-                                     " is not a finite number");
+  if (!config_.multivector) {
+    if (req.vector.size() != vdim_) {
+      return Status::InvalidArgument("query vector has " + std::to_string(req.vector.size()) +
+                                     " dimensions, collection '" + name_ + "' expects " +
+                                     std::to_string(vdim_));
     }
+    for (size_t i = 0; i < req.vector.size(); ++i) {
+      if (!std::isfinite(req.vector[i])) {
+        return Status::InvalidArgument("query vector element " + std::to_string(i) +
+                                       " is not a finite number");
+      }
+    }
+    q = PrepareQuery(req.vector);
   }
   QueryExplain local;
   QueryExplain* ex = explain != nullptr ? explain : &local;
   *ex = QueryExplain();
-  const std::vector<float> q = PrepareQuery(req.vector);
   const size_t k = req.offset + req.limit;
   std::vector<ScoredPoint> out;
   if (req.limit == 0) return out;
@@ -972,7 +1049,41 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
   const uint64_t live = live_.cardinality();
   ex->matches = allowed ? allowed->cardinality() : live;
   ex->selectivity = live > 0 ? static_cast<double>(ex->matches) / static_cast<double>(live) : 0;
-  const bool lower = LowerIsBetter(config_.distance);
+  std::vector<index::Neighbor> hits;
+  if (config_.multivector) {
+    VECTORD_ASSIGN_OR_RETURN(hits, SearchMultiRows(q, k, req, allowed_ptr, ex));
+  } else {
+    VECTORD_ASSIGN_OR_RETURN(hits, SearchVectors(q.data(), k, req, allowed_ptr, ex));
+  }
+  RecordSearchPlan(ex->plan);
+  ex->us_search = std::chrono::duration<double, std::micro>(SteadyClock::now() - t1).count();
+  // Chamfer is a similarity; single vectors follow their distance.
+  const bool lower_better = !config_.multivector && LowerIsBetter(vdist_);
+  for (size_t i = req.offset; i < hits.size(); ++i) {
+    const auto& h = hits[i];
+    if (req.score_threshold &&
+        (lower_better ? h.score > *req.score_threshold : h.score < *req.score_threshold)) {
+      break;
+    }
+    ScoredPoint sp;
+    sp.id = row_to_id_[h.row];
+    sp.version = h.row;
+    sp.score = h.score;
+    if (req.with_payload) {
+      sp.payload = ProjectPayload(payloads_[h.row], req.payload_include, req.payload_exclude);
+    }
+    if (req.with_vector) VECTORD_RETURN_IF_ERROR(FillVector(h.row, &sp.vector, &sp.vector_count));
+    out.push_back(std::move(sp));
+  }
+  return out;
+}
+
+Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* qp, size_t k,
+                                                                   const SearchRequest& req,
+                                                                   const Roaring* allowed_ptr,
+                                                                   QueryExplain* ex) const {
+  const std::span<const float> q(qp, vdim_);
+  const bool lower = LowerIsBetter(vdist_);
   auto better = [&](const index::Neighbor& a, const index::Neighbor& b) {
     if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
     return a.row < b.row;
@@ -993,7 +1104,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
     // Everything in RAM: one exact scan.
     ex->plan = SearchPlan::kExactRam;
     ex->rows_scored = ex->matches;
-    index::FlatView view{vectors_.data(), rows_, config_.dim, config_.datatype, config_.distance};
+    index::FlatView view{vectors_.data(), rows_, vdim_, vtype_, vdist_};
     index::RowFilter rf;
     if (allowed_ptr) {
       rf.allowed = allowed_ptr;
@@ -1074,28 +1185,7 @@ Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchR
     ex->pages_read = st.pages_read;
     merge_delta(&hits);
   }
-  RecordSearchPlan(ex->plan);
-  ex->us_search = std::chrono::duration<double, std::micro>(SteadyClock::now() - t1).count();
-  const bool lower_better = LowerIsBetter(config_.distance);
-  for (size_t i = req.offset; i < hits.size(); ++i) {
-    const auto& h = hits[i];
-    if (req.score_threshold &&
-        (lower_better ? h.score > *req.score_threshold : h.score < *req.score_threshold)) {
-      break;
-    }
-    ScoredPoint sp;
-    sp.id = row_to_id_[h.row];
-    sp.version = h.row;
-    sp.score = h.score;
-    if (req.with_payload) {
-      sp.payload = ProjectPayload(payloads_[h.row], req.payload_include, req.payload_exclude);
-    }
-    if (req.with_vector) {
-      VECTORD_ASSIGN_OR_RETURN(sp.vector, DecodeRow(h.row));
-    }
-    out.push_back(std::move(sp));
-  }
-  return out;
+  return hits;
 }
 
 Result<std::vector<std::vector<ScoredPoint>>> CollectionImpl::SearchBatch(
@@ -1131,7 +1221,7 @@ Result<ScrollResult> CollectionImpl::Scroll(const ScrollRequest& req) const {
       r.payload = ProjectPayload(payloads_[it->second], req.payload_include, req.payload_exclude);
     }
     if (req.with_vector) {
-      VECTORD_ASSIGN_OR_RETURN(r.vector, DecodeRow(it->second));
+      VECTORD_RETURN_IF_ERROR(FillVector(it->second, &r.vector, &r.vector_count));
     }
     out.points.push_back(std::move(r));
   }

@@ -18,10 +18,14 @@
 #include "index/payload_index.h"
 #include "src/thread_pool.h"
 #include "storage/metadata_store.h"
+#include "storage/token_store.h"
 #include "storage/vector_file.h"
 #include "vectord/collection.h"
 
 namespace vectord {
+namespace index {
+class FdeEncoder;
+}
 
 class SpannIndex;
 struct QueryExplain;
@@ -29,6 +33,26 @@ struct QueryExplain;
 // Catalog JSON <-> config (docs/formats.md "Catalog entry").
 Json CollectionConfigToJson(const CollectionConfig& c);
 Result<CollectionConfig> CollectionConfigFromJson(const Json& j);
+// Reads the integer config field `<section>.<key>` = v into *out when it lies in [lo, hi]; else
+// InvalidArgument naming the field, the range and the value.
+template <typename T>
+Status ConfigUint(const std::string& section, const std::string& key, const Json& v, uint64_t lo,
+                  uint64_t hi, T* out) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0) ||
+      v.get<uint64_t>() < lo || v.get<uint64_t>() > hi) {
+    return Status::InvalidArgument(section + "." + key + " must be an integer in [" +
+                                   std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                   v.dump());
+  }
+  *out = static_cast<T>(v.get<uint64_t>());
+  return Status::OK();
+}
+
+// Checks `dim` floats (finite; integral and in range for uint8/int8) and stores them as `type`,
+// scaled to unit length first when `normalize`. Errors start with `where`.
+Status EncodeElements(const std::string& where, const float* v, uint32_t dim, DataType type,
+                      bool normalize, uint8_t* dst);
+void DecodeElements(const uint8_t* p, uint32_t dim, DataType type, float* v);
 
 class CollectionImpl : public Collection {
  public:
@@ -99,6 +123,48 @@ class CollectionImpl : public Collection {
   Status EncodeVector(size_t point_index, const std::vector<float>& v,
                       std::vector<uint8_t>* out) const;
   Result<std::vector<float>> DecodeRow(InternalId row) const;  // needs mu_ held (shared)
+  // The row's vector (single-vector collections) or token set (multi-vector) for with_vector.
+  // Needs mu_ held (shared).
+  Status FillVector(InternalId row, std::optional<std::vector<float>>* v, uint32_t* count) const;
+
+  // Multi-vector collections (src/collection_multi.cc).
+  struct MultiBatch {
+    std::vector<uint8_t> tokens;                       // kept points' token vectors, stored form
+    std::vector<uint32_t> counts;                      // vectors per kept point
+    std::vector<uint8_t> fde_bytes;                    // kept points' FDEs (vector-file rows)
+    std::vector<storage::TokenSpan> spans;             // filled by the token append
+    std::shared_ptr<const index::FdeEncoder> encoder;  // set when this batch fixed the centre
+    std::vector<float> center;
+  };
+  // Opens the token files and reconciles them with the vector file (crash recovery); loads the
+  // MUVERA centre from the catalog and makes the encoder.
+  Status RestoreTokens(const Json& catalog);
+  // Checks one point's vector set and appends its stored bytes to *out.
+  Status EncodeTokens(size_t point_index, const PointStruct& p, std::vector<uint8_t>* out) const;
+  // Under write_mu_: packs the kept points' token sets and encodes their FDEs (making the encoder
+  // from this batch when the centre is "auto" and not fixed yet).
+  Status PrepareMulti(const std::vector<std::vector<uint8_t>>& token_bytes,
+                      const std::vector<size_t>& keep, MultiBatch* mb) const;
+  // Stored token bytes -> floats.
+  void DecodeTokens(const uint8_t* src, size_t n_vectors, float* out) const;
+  // The query set checked (list shape, size, finite) and unit-normalised for Cosine.
+  Result<std::vector<float>> PrepareMultiQuery(const SearchRequest& req) const;
+  // Top-k rows by Chamfer: exact over every matching row (params.exact, or no encoder yet), else
+  // MUVERA candidates from the FDE index re-ranked. Needs mu_ (shared).
+  Result<std::vector<index::Neighbor>> SearchMultiRows(const std::vector<float>& q, size_t k,
+                                                       const SearchRequest& req,
+                                                       const Roaring* allowed,
+                                                       QueryExplain* ex) const;
+  // Exact Chamfer top-k over `rows` (ascending), tokens read in batches. Needs mu_ (shared).
+  Result<std::vector<index::Neighbor>> ChamferRows(const float* q, size_t nq,
+                                                   const std::vector<uint32_t>& rows, size_t k,
+                                                   uint64_t* pages) const;
+  // Top-k rows of the single-vector index for the prepared query `q` (vdim_ floats) under the
+  // request's filter and parameters: the body of single-vector search. Needs mu_ (shared).
+  Result<std::vector<index::Neighbor>> SearchVectors(const float* q, size_t k,
+                                                     const SearchRequest& req,
+                                                     const Roaring* allowed,
+                                                     QueryExplain* ex) const;
   std::vector<float> PrepareQuery(const std::vector<float>& q) const;
   Json ProjectPayload(const Json& p, const std::vector<std::string>& include,
                       const std::vector<std::string>& exclude) const;
@@ -118,6 +184,11 @@ class CollectionImpl : public Collection {
   const uint32_t cid_;
   const std::string dir_;
   const CollectionConfig config_;
+  // The vector file's rows: the collection's vectors, or (multi-vector) the documents' MUVERA
+  // encodings, float32 scored by Dot.
+  const uint32_t vdim_;
+  const DataType vtype_;
+  const Distance vdist_;
   const uint32_t row_bytes_;
   storage::MetadataStore* const store_;
   ThreadPool* const pool_;
@@ -156,6 +227,13 @@ class CollectionImpl : public Collection {
   std::vector<PointId> row_to_id_;           // guarded by mu_
   std::vector<Json> payloads_;               // per row, null = none; guarded by mu_
   index::PayloadIndexSet indexes_;           // guarded by mu_
+  // Multi-vector collections: token sets on disk (appends under write_mu_, reads thread-safe),
+  // each row's span (guarded by mu_), the FDE encoder and its SimHash centre (set once, then
+  // immutable; guarded by mu_).
+  std::unique_ptr<storage::TokenStore> tokens_;
+  std::vector<storage::TokenSpan> token_spans_;
+  std::shared_ptr<const index::FdeEncoder> fde_;
+  std::vector<float> muvera_center_;
 };
 
 }  // namespace vectord

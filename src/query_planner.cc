@@ -156,6 +156,12 @@ Json QueryExplain::ToJson() const {
             {"est_spann_us", est_spann_us}, {"select_us", us_select},
             {"search_us", us_search}};
   if (filtered) j["count_source"] = count_source;
+  if (!multivector.empty()) {
+    j["multivector"] = {{"mode", multivector},
+                        {"candidates", muvera_candidates},
+                        {"chamfer_docs", chamfer_docs},
+                        {"token_pages", token_pages}};
+  }
   return j;
 }
 

@@ -91,6 +91,11 @@ struct QueryExplain {
   uint64_t rows_scored = 0;  // exact distances outside SPANN (brute force and the RAM delta)
   bool fallback = false;     // plan (b)/(c) found fewer than k matches: brute force finished it
   double us_select = 0, us_search = 0;
+  // Multi-vector collections: "fde" (MUVERA candidates re-ranked) or "exact" Chamfer, the
+  // candidate documents asked of the FDE index, documents scored by Chamfer and their pages read.
+  std::string multivector;
+  uint32_t muvera_candidates = 0;
+  uint64_t chamfer_docs = 0, token_pages = 0;
   Json ToJson() const;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "vectord/status.h"
@@ -16,5 +17,19 @@ Status ErrnoStatus(const std::string& path, const std::string& what);
 Status PwriteAll(int fd, const void* p, size_t n, uint64_t off, const std::string& path);
 // Reads all n bytes at `off`; end of file first is Corruption ("truncated at offset").
 Status PreadAll(int fd, void* p, size_t n, uint64_t off, const std::string& path);
+
+// Little-endian fields of on-disk headers and records (the formats assume a little-endian host).
+inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+inline uint32_t GetU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t GetU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 }  // namespace vectord::storage

@@ -32,19 +32,6 @@ constexpr size_t kPageCrcOffset = kPostingPageBytes - 4;
 constexpr size_t kDirEntryBytes = 16;  // {first_page, pages, count, bytes}, u32 each
 constexpr size_t kWriteFlushBytes = 1 << 20;
 
-void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t GetU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t GetU64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 // A page's CRC is seeded with its page index so that a page written at the wrong place fails.
 uint32_t PageCrc(uint32_t page_index, const uint8_t* page) {
   return Crc32c(page_index, page, kPostingPagePayload);

@@ -24,13 +24,6 @@ Status Errno(const std::string& what, const std::string& path) {
 // 24 header crc32c u32 over bytes [0, 24).
 constexpr size_t kHeaderCrcOffset = 24;
 
-void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-uint32_t GetU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Seeding a record's checksum with its row number catches records written at the wrong place.
 uint32_t RecordCrc(uint64_t row, const uint8_t* rec, uint32_t bytes) {
   return Crc32c(static_cast<uint32_t>(row * 0x9E3779B1u), rec, bytes);

@@ -944,3 +944,118 @@ TEST_F(HttpServerTest, SpannConfigBuildAndQueryParams) {
 }
 
 }  // namespace
+
+TEST_F(HttpServerTest, MultivectorCollection) {
+  Client c(port());
+  c.Request("DELETE", "/collections/mv");
+  // Bad configs first: unknown comparator, distance without inner products, unknown MUVERA field,
+  // muvera_config on a single-vector collection.
+  for (
+      const char* bad :
+      {R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"min"}}})",
+       R"({"vectors":{"size":8,"distance":"Euclid","multivector_config":{"comparator":"max_sim"}}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"k_simm":3}})",
+       R"({"vectors":{"size":8,"distance":"Dot"},"muvera_config":{"k_sim":3}})"}) {
+    Reply r = c.Request("PUT", "/collections/mv", bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
+  Reply r = c.Request("PUT", "/collections/mv",
+                      R"({"vectors":{"size":8,"distance":"Dot",
+                                     "multivector_config":{"comparator":"max_sim"}},
+                          "muvera_config":{"k_sim":3,"d_proj":4,"r_reps":8,"candidates":40}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json info = c.Request("GET", "/collections/mv").json()["result"];
+  EXPECT_EQ(info["config"]["params"]["vectors"]["multivector_config"]["comparator"], "max_sim");
+  EXPECT_EQ(info["config"]["muvera_config"]["k_sim"], 3);
+
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::uniform_int_distribution<int> nv(1, 6);
+  std::map<uint64_t, std::vector<std::vector<float>>> model;
+  Json pts = Json::array();
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::vector<float>> set(nv(rng));
+    for (auto& v : set) {
+      for (int k = 0; k < 8; ++k) v.push_back(d(rng));
+    }
+    model[i] = set;
+    pts.push_back({{"id", i}, {"vector", set}, {"payload", {{"g", i % 2}}}});
+  }
+  r = c.Request("PUT", "/collections/mv/points?wait=true", Json{{"points", pts}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto chamfer = [](const std::vector<std::vector<float>>& q,
+                    const std::vector<std::vector<float>>& doc) {
+    float s = 0;
+    for (const auto& a : q) {
+      float best = -1e30f;
+      for (const auto& b : doc) {
+        float ip = 0;
+        for (int k = 0; k < 8; ++k) ip += a[k] * b[k];
+        best = std::max(best, ip);
+      }
+      s += best;
+    }
+    return s;
+  };
+  for (int t = 0; t < 10; ++t) {
+    std::vector<std::vector<float>> q(3);
+    for (auto& v : q) {
+      for (int k = 0; k < 8; ++k) v.push_back(d(rng));
+    }
+    std::vector<std::pair<float, uint64_t>> truth;
+    for (const auto& [id, set] : model) truth.emplace_back(-chamfer(q, set), id);
+    std::sort(truth.begin(), truth.end());
+    // Exact Chamfer, and MUVERA with every document as a candidate: both the exact top-5.
+    for (const Json& params : {Json{{"exact", true}}, Json{{"muvera", {{"candidates", 200}}}}}) {
+      r = c.Request("POST", "/collections/mv/points/query",
+                    Json{{"query", q}, {"limit", 5}, {"params", params}}.dump());
+      ASSERT_EQ(r.status, 200) << r.body;
+      const Json body = r.json();
+      const Json& got = body["result"]["points"];
+      ASSERT_EQ(got.size(), 5u) << r.body;
+      for (size_t i = 0; i < 5; ++i) {
+        EXPECT_NEAR(got[i]["score"].get<float>(), -truth[i].first, 1e-4) << params.dump();
+      }
+    }
+    // /points/search takes the list too (vectord extension), with a filter.
+    r = c.Request("POST", "/collections/mv/points/search",
+                  Json{{"vector", q},
+                       {"limit", 3},
+                       {"filter", {{"must", {{{"key", "g"}, {"match", {{"value", 1}}}}}}}},
+                       {"with_payload", true}}
+                      .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    for (const auto& p : r.json()["result"]) EXPECT_EQ(p["payload"]["g"], 1);
+  }
+  // with_vector gives the list back.
+  r = c.Request("POST", "/collections/mv/points", R"({"ids":[7],"with_vector":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json body7 = r.json();
+  const Json& v7 = body7["result"][0]["vector"];
+  ASSERT_EQ(v7.size(), model[7].size());
+  for (size_t j = 0; j < v7.size(); ++j) {
+    for (int k = 0; k < 8; ++k) EXPECT_FLOAT_EQ(v7[j][k].get<float>(), model[7][j][k]);
+  }
+  // Bad input: 400 and nothing changes.
+  for (const char* bad :
+       {R"({"points":[{"id":500,"vector":[[1,2,3,4,5,6,7,8],[1,2]]}]})",
+        R"({"points":[{"id":500,"vector":[1,2,3,4,5,6,7,8]}]})",
+        R"({"points":[{"id":500,"vector":[[1,2,3,4,5,6,7]]}]})",
+        R"({"points":[{"id":500,"vector":[]}]})", R"({"points":[{"id":500,"vector":[[]]}]})"}) {
+    r = c.Request("PUT", "/collections/mv/points?wait=true", bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
+  EXPECT_EQ(PointsCount(c, "mv"), 200u);
+  for (const char* bad :
+       {R"({"query":[1,2,3,4,5,6,7,8]})", R"({"query":[[1,2,3]]})",
+        R"({"query":[[1,2,3,4,5,6,7,8],[1]]})",
+        R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"candidates":0}}})"}) {
+    r = c.Request("POST", "/collections/mv/points/query", bad);
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
+  // Query by point id uses the point's set.
+  r = c.Request("POST", "/collections/mv/points/query", R"({"query":7,"limit":1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(c.Request("DELETE", "/collections/mv").status, 200);
+}

@@ -38,6 +38,31 @@ struct SpannConfig {
 Result<SpannConfig> ParseSpannConfig(const Json& j);
 Json SpannConfigToJson(const SpannConfig& c);
 
+// Qdrant's "multivector_config" plus vectord's "muvera_config" extension: each point is a set of
+// vectors scored by Chamfer (MaxSim) similarity. Search encodes the query set as a MUVERA FDE
+// (index/muvera.h), takes `candidates` documents from the collection's single-vector index of
+// document FDEs (exact, or SPANN above its threshold) and re-ranks them by exact Chamfer over
+// their stored vectors (docs/muvera.md).
+struct MuveraConfig {
+  uint32_t k_sim = 5;           // SimHash bits: 2^k_sim buckets per repetition
+  uint32_t d_proj = 8;          // inner projection dimension (<= vector size)
+  uint32_t r_reps = 20;         // repetitions
+  uint32_t final_dim = 0;       // count-sketch output dimension (0 = none)
+  bool fill_empty = true;       // fill empty document buckets from the Hamming-nearest vector
+  uint64_t seed = 42;           // everything random derives from it
+  std::string center = "auto";  // SimHash origin: "auto" = mean of the first batch, or "none"
+  uint32_t candidates = 200;    // per-query default (params.muvera.candidates)
+  uint32_t max_vectors = 1024;  // vectors per point, at most
+};
+struct MultivectorConfig {
+  std::string comparator = "max_sim";  // the only one Qdrant defines
+  MuveraConfig muvera;
+};
+Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim);
+// Floats in one document encoding (FDE): final_dim, or r_reps * 2^k_sim * d_proj.
+uint32_t MuveraFdeDim(const MuveraConfig& c);
+Json MuveraConfigToJson(const MuveraConfig& c);
+
 // Stored with the collection in the catalog (JSON, see docs/formats.md).
 struct CollectionConfig {
   uint32_t dim = 0;                        // vector dimension, 1..65536
@@ -49,6 +74,8 @@ struct CollectionConfig {
   bool on_disk = false;              // Qdrant's flag, kept and reported; vectors in RAM
   Json extra = Json::object();       // unknown-to-the-engine config echoed back (hnsw_config...)
   std::optional<SpannConfig> spann;  // vectord extension; none = exact search only
+  // Multi-vector collection (points are sets of `dim`-sized vectors); none = single vectors.
+  std::optional<MultivectorConfig> multivector;
 };
 
 enum class PayloadSchemaType : uint8_t { kKeyword, kInteger, kFloat, kBool };
@@ -70,7 +97,8 @@ struct CollectionInfo {
 };
 
 struct SearchRequest {
-  std::vector<float> vector;  // query, dim floats
+  std::vector<float> vector;  // query, dim floats (multi-vector: vector_count x dim floats)
+  uint32_t vector_count = 0;  // 0: one query vector; n > 0: a query set of n vectors
   FilterPtr filter;           // may be null
   size_t limit = 10;
   size_t offset = 0;
@@ -84,6 +112,8 @@ struct SearchRequest {
   std::optional<uint32_t> spann_nprobe;
   std::optional<float> spann_eps;
   std::optional<uint32_t> spann_rerank;
+  // params.muvera (vectord extension, multi-vector collections): documents re-ranked by Chamfer.
+  std::optional<uint32_t> muvera_candidates;
 };
 
 struct ScrollRequest {

@@ -87,8 +87,10 @@ inline bool LowerIsBetter(Distance d) {
 // data type by the engine), and a JSON object payload (may be null = no payload).
 struct PointStruct {
   PointId id;
+  // A single vector, or (multi-vector collections) vector_count vectors back to back.
   std::vector<float> vector;
-  Json payload;  // object or null
+  Json payload;               // object or null
+  uint32_t vector_count = 0;  // 0: `vector` is one vector; n > 0: a set of n vectors
 };
 
 // A point as returned by retrieve/scroll.
@@ -96,6 +98,7 @@ struct Record {
   PointId id;
   std::optional<Json> payload;               // set when asked for
   std::optional<std::vector<float>> vector;  // set when asked for (decoded to float)
+  uint32_t vector_count = 0;  // multi-vector collections: `vector` holds this many vectors
 };
 
 struct ScoredPoint {
@@ -104,6 +107,7 @@ struct ScoredPoint {
   float score = 0;
   std::optional<Json> payload;
   std::optional<std::vector<float>> vector;
+  uint32_t vector_count = 0;  // multi-vector collections: `vector` holds this many vectors
 };
 
 }  // namespace vectord

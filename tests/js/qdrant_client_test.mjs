@@ -517,6 +517,48 @@ test('delete points by id and by filter', async () => {
   assertScored(got.points, topK(live(), q, 100, 'Cosine'), 'query after deletes');
 });
 
+test('multi-vector collection (max_sim): upsert sets, query with a set, exact Chamfer scores', async () => {
+  const MV = 'js_multivector';
+  await client.createCollection(MV, {
+    vectors: {size: 6, distance: 'Dot', multivector_config: {comparator: 'max_sim'}},
+  });
+  const info = await client.getCollection(MV);
+  assert.equal(info.config.params.vectors.multivector_config.comparator, 'max_sim');
+  const docs = Array.from({length: 60}, (_, i) => ({
+                                          id: i + 1,
+                                          vector: Array.from({length: 1 + (i % 5)}, () => randVec(6)),
+                                          payload: {odd: i % 2 === 1},
+                                        }));
+  await client.upsert(MV, {wait: true, points: docs});
+  assert.equal((await client.count(MV, {})).count, 60);
+  const chamfer = (q, d) => q.reduce(
+      (s, a) => s + Math.max(...d.map((b) => a.reduce((t, x, k) => t + x * b[k], 0))), 0);
+  for (let qi = 0; qi < 3; ++qi) {
+    const q = [randVec(6), randVec(6)];
+    const want = docs.map((d) => ({id: d.id, score: chamfer(q, d.vector), payload: d.payload}))
+                     .sort((a, b) => b.score - a.score || a.id - b.id);
+    // Every document a candidate: exactly the Chamfer top-5.
+    const got = await client.query(MV, {query: q, limit: 5, params: {muvera: {candidates: 60}}});
+    assert.deepEqual(got.points.map((p) => p.id), want.slice(0, 5).map((p) => p.id));
+    got.points.forEach((p, i) => assert.ok(Math.abs(p.score - want[i].score) < TOL));
+    const ex = await client.query(
+        MV, {query: q, limit: 4, filter: {must: [{key: 'odd', match: {value: true}}]},
+             params: {exact: true}});
+    assert.deepEqual(
+        ex.points.map((p) => p.id),
+        want.filter((p) => p.payload.odd).slice(0, 4).map((p) => p.id));
+  }
+  const [p3] = await client.retrieve(MV, {ids: [3], with_vector: true});
+  assert.equal(p3.vector.length, docs[2].vector.length);
+  p3.vector.forEach((v, j) => v.forEach((x, k) => assert.ok(Math.abs(x - docs[2].vector[j][k]) < 1e-6)));
+  // A ragged set is refused and changes nothing.
+  await assert.rejects(
+      client.upsert(MV, {wait: true, points: [{id: 99, vector: [randVec(6), randVec(5)]}]}),
+      (e) => e.status === 400);
+  assert.equal((await client.count(MV, {})).count, 60);
+  assert.equal(await client.deleteCollection(MV), true);
+});
+
 test('delete collections', async () => {
   assert.equal(await client.deleteCollection(COS), true);
   assert.equal(await client.deleteCollection(L2), true);

@@ -1,0 +1,276 @@
+// bench_multivector: multi-vector collections end to end through the engine (Collection::Search,
+// as the HTTP server calls it): loads a multi-vector set (mate/multivec layout) into a collection
+// with multivector_config + muvera_config, then measures exact Chamfer search (params.exact,
+// the brute-force baseline, token sets read with O_DIRECT) and MUVERA search (FDE candidates
+// from the collection's index, exact Chamfer re-rank) at several candidate counts: recall@10 and
+// recall@100 against the set's exact Chamfer ground truth, how often the source tile is in the
+// top 10, QPS, p50/p99 (1 thread, one query per call), token pages read per query, load speed,
+// FDE bytes per document and peak RSS.
+//
+//   build/bench/bench_multivector [--data DIR] [--candidates 50,100,200,400,800] [--queries N]
+//       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
+//       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--dir TMP] [--csv FILE]
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "bench/bench_util.h"
+#include "bench/multivec_sets.h"
+#include "src/query_planner.h"
+#include "vectord/database.h"
+
+using vectord::bench::Percentile;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string data = std::string(VECTORD_SHARED_DATA) + "/mate/multivec";
+  std::string dir = "/tmp/vectord_bench_multivector";
+  std::string csv;
+  std::vector<uint32_t> candidates = {50, 100, 200, 400, 800};
+  size_t queries = 0;  // 0 = all
+  uint32_t k_sim = 5, d_proj = 8, r_reps = 20, final_dim = 0;
+  std::string datatype = "float32";
+  uint64_t spann_threshold = 0;
+  std::string layout = "full";
+  uint32_t nprobe = 0;
+};
+
+uint64_t PeakRssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+struct Result {
+  std::string mode;
+  uint32_t candidates = 0;
+  double r10 = 0, r100 = 0, src10 = 0, qps = 0, p50 = 0, p99 = 0, pages = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", k.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (k == "--data") {
+      a.data = next();
+    } else if (k == "--dir") {
+      a.dir = next();
+    } else if (k == "--csv") {
+      a.csv = next();
+    } else if (k == "--candidates") {
+      a.candidates.clear();
+      for (const auto& s : vectord::bench::SplitList(next(), ',')) {
+        a.candidates.push_back(static_cast<uint32_t>(std::stoul(s)));
+      }
+    } else if (k == "--queries") {
+      a.queries = std::stoul(next());
+    } else if (k == "--k-sim") {
+      a.k_sim = static_cast<uint32_t>(std::stoul(next()));
+    } else if (k == "--d-proj") {
+      a.d_proj = static_cast<uint32_t>(std::stoul(next()));
+    } else if (k == "--r-reps") {
+      a.r_reps = static_cast<uint32_t>(std::stoul(next()));
+    } else if (k == "--final-dim") {
+      a.final_dim = static_cast<uint32_t>(std::stoul(next()));
+    } else if (k == "--datatype") {
+      a.datatype = next();
+    } else if (k == "--spann-threshold") {
+      a.spann_threshold = std::stoull(next());
+    } else if (k == "--layout") {
+      a.layout = next();
+    } else if (k == "--nprobe") {
+      a.nprobe = static_cast<uint32_t>(std::stoul(next()));
+    } else {
+      std::fprintf(stderr, "unknown argument %s (see the header of bench/bench_multivector.cc)\n",
+                   k.c_str());
+      return 2;
+    }
+  }
+  using vectord::bench::Sets;
+  Sets docs, queries;
+  std::vector<int32_t> gt, source;
+  size_t gt_n = 0, src_n = 0;
+  uint32_t gt_k = 0, src_k = 0;
+  if (!vectord::bench::ReadSets(a.data + "/docs", &docs) ||
+      !vectord::bench::ReadSets(a.data + "/queries", &queries) ||
+      !vectord::bench::ReadIvecs(a.data + "/gt.ivecs", &gt, &gt_n, &gt_k) ||
+      !vectord::bench::ReadIvecs(a.data + "/source.ivecs", &source, &src_n, &src_k)) {
+    return 1;
+  }
+  const size_t nq = a.queries == 0 ? queries.n() : std::min(a.queries, queries.n());
+  std::printf("# machine: %s, %u hardware threads\n", vectord::bench::CpuModel().c_str(),
+              std::thread::hardware_concurrency());
+  std::printf("# data %s: %zu documents, %lu vectors (%.1f per document), %zu queries, dim %u\n",
+              a.data.c_str(), docs.n(), static_cast<unsigned long>(docs.offsets.back()),
+              double(docs.offsets.back()) / double(docs.n()), nq, docs.dim);
+
+  std::filesystem::remove_all(a.dir);
+  vectord::DatabaseOptions o;
+  o.data_dir = a.dir;
+  o.search_threads = std::max(2u, std::thread::hardware_concurrency());
+  auto db = vectord::Database::Open(o);
+  if (!db.ok()) {
+    std::fprintf(stderr, "%s\n", db.status().ToString().c_str());
+    return 1;
+  }
+  vectord::CollectionConfig cfg;
+  cfg.dim = docs.dim;
+  cfg.distance = vectord::Distance::kCosine;
+  cfg.datatype =
+      a.datatype == "float16" ? vectord::DataType::kFloat16 : vectord::DataType::kFloat32;
+  cfg.fsync = false;
+  vectord::MultivectorConfig mv;
+  mv.muvera.k_sim = a.k_sim;
+  mv.muvera.d_proj = a.d_proj;
+  mv.muvera.r_reps = a.r_reps;
+  mv.muvera.final_dim = a.final_dim;
+  cfg.multivector = mv;
+  if (a.spann_threshold > 0) {
+    vectord::SpannConfig sc;
+    sc.indexing_threshold = a.spann_threshold;
+    sc.layout = a.layout;
+    if (a.nprobe) sc.nprobe = a.nprobe;
+    cfg.spann = sc;
+  }
+  vectord::Status st = (*db)->CreateCollection("mv", cfg);
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return 1;
+  }
+  auto col = *(*db)->GetCollection("mv");
+  const auto t_load = Clock::now();
+  for (size_t i = 0; i < docs.n(); i += 256) {
+    std::vector<vectord::PointStruct> batch;
+    for (size_t d = i; d < std::min(docs.n(), i + 256); ++d) {
+      vectord::PointStruct p;
+      p.id = vectord::PointId::Num(d);
+      p.vector.assign(docs.set(d), docs.set(d) + docs.size(d) * docs.dim);
+      p.vector_count = static_cast<uint32_t>(docs.size(d));
+      batch.push_back(std::move(p));
+    }
+    auto r = col->Upsert(std::move(batch), false);
+    if (!r.ok()) {
+      std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+      return 1;
+    }
+  }
+  const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  std::printf("# loaded in %.2f s = %.0f documents/s (FDE encoding + token store writes)\n", load_s,
+              docs.n() / load_s);
+  if (a.spann_threshold > 0) {
+    for (int w = 0; w < 36000; ++w) {
+      auto info = col->Info();
+      if (info.status == "green" && info.indexed_vectors_count > 0) break;
+      if (info.status == "red") {
+        std::fprintf(stderr, "index build failed: %s\n", info.index_error.c_str());
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::printf("# SPANN over FDEs (layout %s): %lu indexed\n", a.layout.c_str(),
+                static_cast<unsigned long>(col->Info().indexed_vectors_count));
+  }
+  const uint32_t fde_dim = vectord::MuveraFdeDim(cfg.multivector->muvera);
+  std::printf(
+      "# MUVERA k_sim %u d_proj %u r_reps %u final_dim %u: FDE %u floats = %u bytes per "
+      "document (%s), token spans 12 bytes per document\n",
+      a.k_sim, a.d_proj, a.r_reps, a.final_dim, fde_dim, fde_dim * 4,
+      a.spann_threshold > 0 ? "on SSD in posting lists; RAM: centroids + PQ/lists"
+                            : "in RAM, exact FDE scan");
+
+  auto run = [&](bool exact, uint32_t cand) {
+    Result res;
+    res.mode = exact ? "exact_chamfer" : "muvera";
+    res.candidates = cand;
+    std::vector<double> lat;
+    double pages = 0;
+    for (size_t q = 0; q < nq; ++q) {
+      vectord::SearchRequest req;
+      req.vector.assign(queries.set(q), queries.set(q) + queries.size(q) * queries.dim);
+      req.vector_count = static_cast<uint32_t>(queries.size(q));
+      req.limit = 100;
+      req.exact = exact;
+      if (!exact) req.muvera_candidates = cand;
+      vectord::QueryExplain ex;
+      const auto t0 = Clock::now();
+      auto r = vectord::SearchExplained(*col, req, &ex);
+      lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (!r.ok()) {
+        std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+        std::exit(1);
+      }
+      pages += double(ex.token_pages);
+      std::set<int64_t> want10(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 10);
+      std::set<int64_t> want100(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 100);
+      size_t h10 = 0, h100 = 0;
+      bool src = false;
+      for (size_t i = 0; i < r->size(); ++i) {
+        const int64_t id = static_cast<int64_t>((*r)[i].id.num());
+        if (i < 10) {
+          h10 += want10.count(id);
+          src = src || id == source[q];
+        }
+        h100 += want100.count(id);
+      }
+      res.r10 += h10 / 10.0;
+      res.r100 += h100 / 100.0;
+      res.src10 += src;
+    }
+    double total = 0;
+    for (double x : lat) total += x;
+    res.r10 /= nq;
+    res.r100 /= nq;
+    res.src10 /= nq;
+    res.qps = 1000.0 * nq / total;
+    res.p50 = Percentile(lat, 0.5);
+    res.p99 = Percentile(lat, 0.99);
+    res.pages = pages / nq;
+    std::printf(
+        "%-14s cand %5u  R@10 %.4f  R@100 %.4f  src@10 %.3f  QPS %8.1f  p50 %7.3f ms  "
+        "p99 %7.3f ms  token pages/query %.0f\n",
+        res.mode.c_str(), cand, res.r10, res.r100, res.src10, res.qps, res.p50, res.p99, res.pages);
+    std::fflush(stdout);
+    return res;
+  };
+  std::vector<Result> rows;
+  rows.push_back(run(true, 0));
+  for (uint32_t c : a.candidates) rows.push_back(run(false, c));
+  std::printf("# speed-up over exact Chamfer at each candidate count: ");
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::printf("%u: %.1fx%s", rows[i].candidates, rows[i].qps / rows[0].qps,
+                i + 1 < rows.size() ? ", " : "\n");
+  }
+  std::printf("# peak RSS %.1f MiB (bench process: the loaded set in RAM as floats included)\n",
+              PeakRssKb() / 1024.0);
+  if (!a.csv.empty()) {
+    std::ofstream out(a.csv);
+    out << "mode,candidates,recall10,recall100,source10,qps,p50_ms,p99_ms,token_pages\n";
+    for (const auto& r : rows) {
+      out << r.mode << "," << r.candidates << "," << r.r10 << "," << r.r100 << "," << r.src10 << ","
+          << r.qps << "," << r.p50 << "," << r.p99 << "," << r.pages << "\n";
+    }
+  }
+  col.reset();
+  db->reset();
+  std::filesystem::remove_all(a.dir);
+  return 0;
+}

@@ -1,0 +1,353 @@
+// Multi-vector collections (Qdrant "multivector_config", comparator max_sim) searched through
+// MUVERA fixed-dimensional encodings: the CollectionImpl methods that store token sets, encode
+// documents and queries, and re-rank candidates by exact Chamfer similarity. docs/muvera.md.
+//
+// Layout: the collection's vector file holds one row per point: its document FDE (float32,
+// scored by Dot), so the single-vector machinery (exact scan, SPANN build and search, filters,
+// the query planner, the RAM delta) finds candidates unchanged. The token sets live in the
+// TokenStore (tokens.vdt / tokens.vdo), read in one batch per query for re-ranking.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+
+#include "index/chamfer.h"
+#include "index/muvera.h"
+#include "src/collection_impl.h"
+#include "src/query_planner.h"
+
+namespace vectord {
+
+uint32_t MuveraFdeDim(const MuveraConfig& c) {
+  if (c.final_dim != 0) return c.final_dim;
+  return static_cast<uint32_t>(uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj);
+}
+
+namespace {
+
+// The vector file's rows are whole FDEs: keep them within the engine's 65536-float vector limit.
+constexpr uint32_t kMaxFdeDim = 65536;
+
+index::MuveraParams ToParams(const MuveraConfig& c, uint32_t dim, std::vector<float> center) {
+  index::MuveraParams p;
+  p.dim = dim;
+  p.k_sim = c.k_sim;
+  p.d_proj = c.d_proj;
+  p.r_reps = c.r_reps;
+  p.final_dim = c.final_dim;
+  p.fill_empty = c.fill_empty;
+  p.seed = c.seed;
+  p.center = std::move(center);
+  return p;
+}
+
+}  // namespace
+
+Json MuveraConfigToJson(const MuveraConfig& c) {
+  return Json{
+      {"k_sim", c.k_sim},         {"d_proj", c.d_proj},         {"r_reps", c.r_reps},
+      {"final_dim", c.final_dim}, {"fill_empty", c.fill_empty}, {"seed", c.seed},
+      {"center", c.center},       {"candidates", c.candidates}, {"max_vectors", c.max_vectors}};
+}
+
+Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
+  if (!j.is_object()) return Status::InvalidArgument("muvera_config must be an object");
+  MuveraConfig c;
+  // d_proj defaults to 8, or the vector size when that is smaller.
+  c.d_proj = std::min<uint32_t>(c.d_proj, std::max<uint32_t>(dim, 1));
+  auto uint_field = [&](const std::string& key, const Json& v, uint64_t lo, uint64_t hi,
+                        auto* out) { return ConfigUint("muvera_config", key, v, lo, hi, out); };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const Json& v = it.value();
+    if (k == "k_sim") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 10, &c.k_sim));
+    } else if (k == "d_proj") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, std::max<uint32_t>(dim, 1), &c.d_proj));
+    } else if (k == "r_reps") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 1024, &c.r_reps));
+    } else if (k == "final_dim") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.final_dim));
+    } else if (k == "fill_empty") {
+      if (!v.is_boolean())
+        return Status::InvalidArgument("muvera_config.fill_empty: expected a bool");
+      c.fill_empty = v.get<bool>();
+    } else if (k == "seed") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, UINT64_MAX, &c.seed));
+    } else if (k == "center") {
+      if (!v.is_string() || (v != "auto" && v != "none")) {
+        return Status::InvalidArgument("muvera_config.center must be \"auto\" or \"none\"");
+      }
+      c.center = v.get<std::string>();
+    } else if (k == "candidates") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.candidates));
+    } else if (k == "max_vectors") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 65536, &c.max_vectors));
+    } else {
+      return Status::InvalidArgument(
+          "muvera_config: unknown field '" + k +
+          "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
+          "max_vectors)");
+    }
+  }
+  const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;
+  if (c.final_dim == 0 && raw > kMaxFdeDim) {
+    return Status::InvalidArgument(
+        "muvera_config: the encoding has r_reps * 2^k_sim * d_proj = " + std::to_string(raw) +
+        " floats, more than " + std::to_string(kMaxFdeDim) +
+        "; lower k_sim, d_proj or r_reps, or set final_dim");
+  }
+  if (c.final_dim > raw) {
+    return Status::InvalidArgument("muvera_config.final_dim " + std::to_string(c.final_dim) +
+                                   " exceeds r_reps * 2^k_sim * d_proj = " + std::to_string(raw));
+  }
+  if (uint64_t{c.max_vectors} * dim * 4 > (uint64_t{64} << 20)) {
+    return Status::InvalidArgument("muvera_config.max_vectors " + std::to_string(c.max_vectors) +
+                                   " x vector size " + std::to_string(dim) +
+                                   " exceeds 64 MiB per point");
+  }
+  if (dim > 0) {
+    VECTORD_RETURN_IF_ERROR(index::ValidateMuveraParams(ToParams(c, dim, {})));
+  }
+  return c;
+}
+
+Status CollectionImpl::RestoreTokens(const Json& catalog) {
+  std::vector<storage::TokenSpan> spans;
+  VECTORD_ASSIGN_OR_RETURN(
+      tokens_, storage::TokenStore::Open(dir_ + "/tokens", config_.dim, config_.datatype, &spans));
+  // file_ is already cut to the committed rows. A row needs both its FDE and its token set.
+  const uint64_t rows = std::min<uint64_t>(file_->rows(), spans.size());
+  if (spans.size() > rows) {
+    VECTORD_RETURN_IF_ERROR(tokens_->Truncate(rows, spans[rows].offset));
+    spans.resize(rows);
+  }
+  if (file_->rows() > rows) {
+    std::cerr << "vectord: collection '" << name_ << "': token files hold " << rows
+              << " sets, the vector file " << file_->rows()
+              << " rows; points in the missing rows are dropped (fsync was off?)\n";
+    VECTORD_RETURN_IF_ERROR(file_->Truncate(rows));
+  }
+  token_spans_ = std::move(spans);
+  const MuveraConfig& mc = config_.multivector->muvera;
+  if (catalog.is_object() && catalog.contains("muvera_center")) {
+    try {
+      muvera_center_ = catalog["muvera_center"].get<std::vector<float>>();
+    } catch (const std::exception& e) {
+      return Status::Corruption(std::string("catalog entry: muvera_center: ") + e.what());
+    }
+    if (muvera_center_.size() != config_.dim) {
+      return Status::Corruption("catalog entry: muvera_center has " +
+                                std::to_string(muvera_center_.size()) + " floats, expected " +
+                                std::to_string(config_.dim));
+    }
+  } else if (mc.center == "auto" && rows > 0) {
+    return Status::Corruption("catalog entry lacks muvera_center but the collection has points");
+  }
+  if (mc.center == "none" || !muvera_center_.empty()) {
+    VECTORD_ASSIGN_OR_RETURN(index::FdeEncoder enc,
+                             index::FdeEncoder::Create(ToParams(mc, config_.dim, muvera_center_)));
+    fde_ = std::make_shared<const index::FdeEncoder>(std::move(enc));
+  }
+  return Status::OK();
+}
+
+Status CollectionImpl::EncodeTokens(size_t point_index, const PointStruct& p,
+                                    std::vector<uint8_t>* out) const {
+  const std::string where = "point " + std::to_string(point_index) + ": ";
+  const uint32_t dim = config_.dim;
+  const MuveraConfig& mc = config_.multivector->muvera;
+  if (p.vector_count == 0) {
+    return Status::InvalidArgument(where + "collection '" + name_ +
+                                   "' holds multi-vectors: 'vector' must be a list of vectors "
+                                   "([[...], [...]]), got a single vector");
+  }
+  if (p.vector_count > mc.max_vectors) {
+    return Status::InvalidArgument(
+        where + "has " + std::to_string(p.vector_count) +
+        " vectors, more than muvera_config.max_vectors = " + std::to_string(mc.max_vectors));
+  }
+  if (p.vector.size() != size_t{p.vector_count} * dim) {
+    return Status::InvalidArgument(
+        where + "vectors have " + std::to_string(p.vector.size() / p.vector_count) +
+        " dimensions, collection '" + name_ + "' expects " + std::to_string(dim));
+  }
+  const size_t vb = dim * DataTypeSize(config_.datatype);
+  const size_t base = out->size();
+  out->resize(base + p.vector_count * vb);
+  for (uint32_t j = 0; j < p.vector_count; ++j) {
+    VECTORD_RETURN_IF_ERROR(EncodeElements(
+        where + "vector " + std::to_string(j) + " ", p.vector.data() + size_t{j} * dim, dim,
+        config_.datatype, config_.distance == Distance::kCosine, out->data() + base + j * vb));
+  }
+  return Status::OK();
+}
+
+void CollectionImpl::DecodeTokens(const uint8_t* src, size_t n_vectors, float* out) const {
+  const size_t vb = config_.dim * DataTypeSize(config_.datatype);
+  for (size_t j = 0; j < n_vectors; ++j) {
+    DecodeElements(src + j * vb, config_.dim, config_.datatype, out + j * config_.dim);
+  }
+}
+
+Status CollectionImpl::PrepareMulti(const std::vector<std::vector<uint8_t>>& token_bytes,
+                                    const std::vector<size_t>& keep, MultiBatch* mb) const {
+  const uint32_t dim = config_.dim;
+  const size_t vb = dim * DataTypeSize(config_.datatype);
+  size_t total = 0;
+  for (size_t i : keep) total += token_bytes[i].size();
+  mb->tokens.clear();
+  mb->tokens.reserve(total);
+  mb->counts.clear();
+  for (size_t i : keep) {
+    mb->tokens.insert(mb->tokens.end(), token_bytes[i].begin(), token_bytes[i].end());
+    mb->counts.push_back(static_cast<uint32_t>(token_bytes[i].size() / vb));
+  }
+  // Decoded as stored, so the FDE and the exact Chamfer re-rank see the same vectors.
+  std::vector<float> decoded(total / vb * dim);
+  DecodeTokens(mb->tokens.data(), total / vb, decoded.data());
+
+  std::shared_ptr<const index::FdeEncoder> enc;
+  {
+    std::shared_lock l(mu_);
+    enc = fde_;
+  }
+  if (!enc) {
+    // centre "auto" and no point yet: the mean of this batch's vectors becomes the SimHash origin
+    // for the collection's lifetime (stored in the catalog with the batch's commit).
+    std::vector<double> sum(dim, 0.0);
+    const size_t n = total / vb;
+    for (size_t j = 0; j < n; ++j) {
+      for (uint32_t d = 0; d < dim; ++d) sum[d] += decoded[j * dim + d];
+    }
+    mb->center.assign(dim, 0.0f);
+    for (uint32_t d = 0; d < dim; ++d) mb->center[d] = static_cast<float>(sum[d] / double(n));
+    VECTORD_ASSIGN_OR_RETURN(
+        index::FdeEncoder e,
+        index::FdeEncoder::Create(ToParams(config_.multivector->muvera, dim, mb->center)));
+    mb->encoder = std::make_shared<const index::FdeEncoder>(std::move(e));
+    enc = mb->encoder;
+  }
+  const uint32_t fd = enc->fde_dim();
+  if (fd != vdim_) {
+    return Status::Internal("MUVERA encoder gives " + std::to_string(fd) + " floats, expected " +
+                            std::to_string(vdim_));
+  }
+  std::vector<float> fde(size_t{fd} * keep.size());
+  std::vector<size_t> first(keep.size() + 1, 0);
+  for (size_t j = 0; j < keep.size(); ++j) first[j + 1] = first[j] + mb->counts[j];
+  pool_->ParallelFor(keep.size(), [&](size_t j) {
+    enc->EncodeDocument(decoded.data() + first[j] * dim, mb->counts[j], fde.data() + j * fd);
+  });
+  mb->fde_bytes.resize(fde.size() * 4);
+  std::memcpy(mb->fde_bytes.data(), fde.data(), mb->fde_bytes.size());
+  return Status::OK();
+}
+
+Result<std::vector<index::Neighbor>> CollectionImpl::ChamferRows(const float* q, size_t nq,
+                                                                 const std::vector<uint32_t>& rows,
+                                                                 size_t k, uint64_t* pages) const {
+  std::vector<index::Neighbor> best;
+  auto better = [](const index::Neighbor& a, const index::Neighbor& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.row < b.row;
+  };
+  const size_t batch = 256;
+  std::vector<storage::TokenSpan> spans;
+  std::vector<uint8_t> bytes;
+  std::vector<uint64_t> offs;
+  std::vector<float> tok, scores;
+  for (size_t i = 0; i < rows.size(); i += batch) {
+    const size_t n = std::min(batch, rows.size() - i);
+    spans.resize(n);
+    for (size_t j = 0; j < n; ++j) spans[j] = token_spans_[rows[i + j]];
+    const uint64_t before = tokens_->pages_read();
+    VECTORD_RETURN_IF_ERROR(tokens_->ReadSets(spans.data(), rows.data() + i, n, &bytes, &offs));
+    *pages += tokens_->pages_read() - before;
+    tok.resize(offs.back() * config_.dim);
+    DecodeTokens(bytes.data(), offs.back(), tok.data());
+    index::MultiVectorView view{tok.data(), offs.data(), n, config_.dim};
+    scores.resize(n);
+    index::ChamferBatch(q, nq, view, nullptr, n, scores.data());
+    for (size_t j = 0; j < n; ++j) best.push_back(index::Neighbor{scores[j], rows[i + j]});
+    if (best.size() > 4 * k + batch) {
+      std::partial_sort(best.begin(), best.begin() + static_cast<ptrdiff_t>(k), best.end(), better);
+      best.resize(k);
+    }
+  }
+  std::sort(best.begin(), best.end(), better);
+  if (best.size() > k) best.resize(k);
+  return best;
+}
+
+Result<std::vector<float>> CollectionImpl::PrepareMultiQuery(const SearchRequest& req) const {
+  const uint32_t dim = config_.dim;
+  const MuveraConfig& mc = config_.multivector->muvera;
+  if (req.vector_count == 0) {
+    return Status::InvalidArgument("collection '" + name_ +
+                                   "' holds multi-vectors: the query must be a list of vectors "
+                                   "([[...], [...]])");
+  }
+  if (req.vector_count > mc.max_vectors) {
+    return Status::InvalidArgument(
+        "query has " + std::to_string(req.vector_count) +
+        " vectors, more than muvera_config.max_vectors = " + std::to_string(mc.max_vectors));
+  }
+  if (req.vector.size() != size_t{req.vector_count} * dim) {
+    return Status::InvalidArgument(
+        "query vectors have " + std::to_string(req.vector.size() / req.vector_count) +
+        " dimensions, collection '" + name_ + "' expects " + std::to_string(dim));
+  }
+  std::vector<float> q = req.vector;
+  for (size_t j = 0; j < req.vector_count; ++j) {
+    float* v = q.data() + j * dim;
+    double norm = 0;
+    for (uint32_t d = 0; d < dim; ++d) {
+      if (!std::isfinite(v[d])) {
+        return Status::InvalidArgument("query vector " + std::to_string(j) + " element " +
+                                       std::to_string(d) + " is not a finite number");
+      }
+      norm += double{v[d]} * v[d];
+    }
+    if (config_.distance == Distance::kCosine && norm > 0) {
+      const float s = static_cast<float>(1.0 / std::sqrt(norm));
+      for (uint32_t d = 0; d < dim; ++d) v[d] *= s;
+    }
+  }
+  return q;
+}
+
+Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::vector<float>& q,
+                                                                     size_t k,
+                                                                     const SearchRequest& req,
+                                                                     const Roaring* allowed_ptr,
+                                                                     QueryExplain* ex) const {
+  const uint32_t nq = static_cast<uint32_t>(q.size() / config_.dim);
+  std::vector<uint32_t> rows;
+  if (req.exact || !fde_) {
+    // Exact Chamfer over every live (matching) point.
+    ex->multivector = "exact";
+    ex->plan = ram_base_ == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
+    const Roaring& r = allowed_ptr ? *allowed_ptr : live_;
+    rows.resize(r.cardinality());
+    r.toUint32Array(rows.data());
+  } else {
+    ex->multivector = "fde";
+    std::vector<float> fq(fde_->fde_dim());
+    fde_->EncodeQuery(q.data(), nq, fq.data());
+    const uint32_t cand =
+        std::max<uint32_t>(static_cast<uint32_t>(k),
+                           req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
+    ex->muvera_candidates = cand;
+    VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> c,
+                             SearchVectors(fq.data(), cand, req, allowed_ptr, ex));
+    rows.reserve(c.size());
+    for (const auto& h : c) rows.push_back(h.row);
+    std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
+  }
+  ex->chamfer_docs = rows.size();
+  return ChamferRows(q.data(), nq, rows, k, &ex->token_pages);
+}
+
+}  // namespace vectord

@@ -1,0 +1,447 @@
+// Multi-vector collections (src/collection_multi.cc): token sets stored durably and returned by
+// with_vector, exact Chamfer search against a brute-force model, MUVERA candidate search with a
+// recall floor (exact FDE scan and SPANN over the FDEs), filters, deletes, restart, a torn token
+// tail, a corrupted token record, and bad input that changes nothing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "tests/test_db.h"
+#include "vectord/database.h"
+
+namespace vectord {
+namespace {
+
+constexpr uint32_t kDim = 16;
+
+struct Doc {
+  std::vector<float> tokens;  // n x kDim, unit rows
+  uint32_t n = 0;
+};
+
+void Normalize(float* v) {
+  double s = 0;
+  for (uint32_t d = 0; d < kDim; ++d) s += double{v[d]} * v[d];
+  const float inv = static_cast<float>(1.0 / std::sqrt(s));
+  for (uint32_t d = 0; d < kDim; ++d) v[d] *= inv;
+}
+
+// Documents are mixtures of a few "topics"; queries are noisy subsets of one document.
+class Corpus {
+ public:
+  explicit Corpus(uint32_t seed) : rng_(seed) {
+    std::normal_distribution<float> g(0, 1);
+    topics_.resize(40 * kDim);
+    for (auto& x : topics_) x = g(rng_);
+  }
+  Doc MakeDoc() {
+    std::uniform_int_distribution<uint32_t> nt(4, 20), topic(0, 39);
+    std::normal_distribution<float> g(0, 0.35f);
+    Doc d;
+    d.n = nt(rng_);
+    const uint32_t t[3] = {topic(rng_), topic(rng_), topic(rng_)};
+    d.tokens.resize(d.n * kDim);
+    for (uint32_t j = 0; j < d.n; ++j) {
+      const uint32_t tj = t[j % 3];
+      for (uint32_t k = 0; k < kDim; ++k) d.tokens[j * kDim + k] = topics_[tj * kDim + k] + g(rng_);
+      Normalize(&d.tokens[j * kDim]);
+    }
+    return d;
+  }
+  Doc MakeQuery(const Doc& src) {
+    std::normal_distribution<float> g(0, 0.2f);
+    Doc q;
+    q.n = std::max<uint32_t>(1, src.n / 2);
+    q.tokens.resize(q.n * kDim);
+    for (uint32_t j = 0; j < q.n; ++j) {
+      for (uint32_t k = 0; k < kDim; ++k)
+        q.tokens[j * kDim + k] = src.tokens[j * kDim + k] + g(rng_);
+      Normalize(&q.tokens[j * kDim]);
+    }
+    return q;
+  }
+  std::mt19937& rng() { return rng_; }
+
+ private:
+  std::mt19937 rng_;
+  std::vector<float> topics_;
+};
+
+float ChamferModel(const Doc& q, const Doc& d) {
+  float sum = 0;
+  for (uint32_t i = 0; i < q.n; ++i) {
+    float best = -1e30f;
+    for (uint32_t j = 0; j < d.n; ++j) {
+      float ip = 0;
+      for (uint32_t k = 0; k < kDim; ++k) ip += q.tokens[i * kDim + k] * d.tokens[j * kDim + k];
+      best = std::max(best, ip);
+    }
+    sum += best;
+  }
+  return sum;
+}
+
+CollectionConfig MultiConfig(std::optional<uint64_t> spann_threshold = std::nullopt) {
+  CollectionConfig cfg;
+  cfg.dim = kDim;
+  cfg.distance = Distance::kCosine;
+  cfg.datatype = DataType::kFloat32;
+  cfg.fsync = false;
+  MultivectorConfig mv;
+  mv.muvera.k_sim = 4;
+  mv.muvera.d_proj = 8;
+  mv.muvera.r_reps = 10;
+  mv.muvera.candidates = 60;
+  cfg.multivector = mv;
+  if (spann_threshold) {
+    SpannConfig sc;
+    sc.indexing_threshold = *spann_threshold;
+    sc.nprobe = 32;
+    cfg.spann = sc;
+  }
+  return cfg;
+}
+
+PointStruct ToPoint(uint64_t id, const Doc& d, Json payload = Json()) {
+  PointStruct p;
+  p.id = PointId::Num(id);
+  p.vector = d.tokens;
+  p.vector_count = d.n;
+  p.payload = std::move(payload);
+  return p;
+}
+
+SearchRequest ToRequest(const Doc& q, size_t limit) {
+  SearchRequest r;
+  r.vector = q.tokens;
+  r.vector_count = q.n;
+  r.limit = limit;
+  return r;
+}
+
+class MultivectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TestDataDir("vectord_multivector_test");
+    Reopen();
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    db_.reset();
+    auto db = testing::OpenTestDatabase(dir_);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+  }
+  std::shared_ptr<Collection> Coll(const std::string& name = "mv") {
+    auto c = db_->GetCollection(name);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : nullptr;
+  }
+  // Inserts `n` documents with payload {"g": id % 4} in batches; returns them by id.
+  std::vector<Doc> Fill(Collection& c, Corpus& corpus, size_t n) {
+    std::vector<Doc> docs;
+    for (size_t i = 0; i < n; i += 50) {
+      std::vector<PointStruct> batch;
+      for (size_t j = i; j < std::min(n, i + 50); ++j) {
+        docs.push_back(corpus.MakeDoc());
+        batch.push_back(ToPoint(j, docs.back(), Json{{"g", int(j % 4)}}));
+      }
+      auto r = c.Upsert(std::move(batch), true);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+    }
+    return docs;
+  }
+  // Exact top-k ids by the model over docs with ids in `allowed` (all when empty).
+  static std::vector<uint64_t> ModelTopK(const Doc& q, const std::vector<Doc>& docs, size_t k,
+                                         const std::set<uint64_t>& skip = {}, int only_group = -1) {
+    std::vector<std::pair<float, uint64_t>> s;
+    for (uint64_t i = 0; i < docs.size(); ++i) {
+      if (skip.count(i) || (only_group >= 0 && int(i % 4) != only_group)) continue;
+      s.emplace_back(-ChamferModel(q, docs[i]), i);
+    }
+    std::sort(s.begin(), s.end());
+    std::vector<uint64_t> out;
+    for (size_t i = 0; i < std::min(k, s.size()); ++i) out.push_back(s[i].second);
+    return out;
+  }
+  static double Recall(const std::vector<ScoredPoint>& got, const std::vector<uint64_t>& want) {
+    std::set<uint64_t> w(want.begin(), want.end());
+    size_t hit = 0;
+    for (const auto& p : got) hit += w.count(p.id.num());
+    return want.empty() ? 1.0 : double(hit) / double(want.size());
+  }
+
+  std::string dir_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_F(MultivectorTest, ExactChamferMatchesModelAndTokensRoundTrip) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig()).ok());
+  Corpus corpus(1);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 300);
+  EXPECT_EQ(c->Info().points_count, 300u);
+
+  // with_vector returns the stored (unit-normalised) set, vector by vector.
+  auto rec = c->Retrieve({PointId::Num(7)}, true, true);
+  ASSERT_TRUE(rec.ok());
+  ASSERT_EQ(rec->size(), 1u);
+  ASSERT_TRUE((*rec)[0].vector.has_value());
+  EXPECT_EQ((*rec)[0].vector_count, docs[7].n);
+  ASSERT_EQ((*rec)[0].vector->size(), docs[7].tokens.size());
+  for (size_t i = 0; i < docs[7].tokens.size(); ++i) {
+    EXPECT_NEAR((*rec)[0].vector->at(i), docs[7].tokens[i], 1e-6);
+  }
+  EXPECT_EQ((*rec)[0].payload->at("g"), 7 % 4);
+
+  for (int t = 0; t < 20; ++t) {
+    const Doc q = corpus.MakeQuery(docs[t * 13 % docs.size()]);
+    SearchRequest req = ToRequest(q, 10);
+    req.exact = true;
+    auto res = c->Search(req);
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    auto want = ModelTopK(q, docs, 10);
+    ASSERT_EQ(res->size(), 10u);
+    for (size_t i = 0; i < 10; ++i) {
+      EXPECT_NEAR((*res)[i].score, ChamferModel(q, docs[(*res)[i].id.num()]), 1e-4);
+      // Same order as the model up to score ties.
+      EXPECT_NEAR((*res)[i].score, ChamferModel(q, docs[want[i]]), 1e-4);
+    }
+  }
+}
+
+TEST_F(MultivectorTest, MuveraRecallFloorFiltersDeletesAndRestart) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig()).ok());
+  Corpus corpus(2);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 600);
+  std::vector<Doc> queries;
+  for (int t = 0; t < 40; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 37) % docs.size()]));
+
+  auto run = [&](Collection& col, const std::set<uint64_t>& deleted, int group, uint32_t cand) {
+    double recall = 0;
+    for (const Doc& q : queries) {
+      SearchRequest req = ToRequest(q, 10);
+      req.muvera_candidates = cand;
+      if (group >= 0) {
+        auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", group}}}}}}}, "");
+        EXPECT_TRUE(f.ok());
+        req.filter = *f;
+      }
+      req.with_payload = true;
+      auto res = col.Search(req);
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (!res.ok()) return 0.0;
+      for (const auto& p : *res) {
+        EXPECT_EQ(deleted.count(p.id.num()), 0u);
+        if (group >= 0) {
+          EXPECT_EQ(p.payload->at("g"), group);
+        }
+        // Scores are exact Chamfer whatever the candidate source.
+        EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
+      }
+      recall += Recall(*res, ModelTopK(q, docs, 10, deleted, group));
+    }
+    return recall / double(queries.size());
+  };
+  const double r_small = run(*c, {}, -1, 30);
+  const double r_large = run(*c, {}, -1, 150);
+  std::cout << "MUVERA recall@10 (600 docs): 30 candidates " << r_small << ", 150 candidates "
+            << r_large << "\n";
+  EXPECT_GE(r_large, 0.9);
+  EXPECT_GE(r_large + 1e-9, r_small);
+  // All 600 candidates: exactly the Chamfer top-10.
+  EXPECT_GE(run(*c, {}, -1, 600), 0.999);
+  EXPECT_GE(run(*c, {}, 2, 150), 0.9);
+
+  std::set<uint64_t> deleted;
+  PointSelector sel;
+  for (uint64_t i = 0; i < 600; i += 3) {
+    sel.ids.push_back(PointId::Num(i));
+    deleted.insert(i);
+  }
+  ASSERT_TRUE(c->Delete(sel, true).ok());
+  const double before = run(*c, deleted, -1, 150);
+  EXPECT_GE(before, 0.9);
+
+  c.reset();
+  Reopen();
+  auto c2 = Coll();
+  EXPECT_EQ(c2->Info().points_count, 400u);
+  EXPECT_DOUBLE_EQ(run(*c2, deleted, -1, 150), before);  // same centre, same encodings
+  // Writes after the restart use the same encoder.
+  Doc extra = corpus.MakeDoc();
+  docs.push_back(extra);
+  ASSERT_TRUE(c2->Upsert({ToPoint(600, extra)}, true).ok());
+  const Doc eq = corpus.MakeQuery(extra);
+  SearchRequest req = ToRequest(eq, 1);
+  req.muvera_candidates = 1000;  // every document: the exact top-1
+  auto res = c2->Search(req);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->size(), 1u);
+  EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, docs, 1, deleted)[0]);
+}
+
+TEST_F(MultivectorTest, SpannOverFdes) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig(400)).ok());
+  Corpus corpus(3);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 800);
+  bool green = false;
+  for (int i = 0; i < 600 && !green; ++i) {
+    auto info = c->Info();
+    green = info.status == "green" && info.indexed_vectors_count > 0;
+    if (!green) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(green) << c->Info().status << " " << c->Info().index_error;
+  double recall = 0;
+  for (int t = 0; t < 30; ++t) {
+    const Doc q = corpus.MakeQuery(docs[(t * 29) % docs.size()]);
+    SearchRequest req = ToRequest(q, 10);
+    req.muvera_candidates = 200;
+    auto res = c->Search(req);
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    recall += Recall(*res, ModelTopK(q, docs, 10));
+  }
+  std::cout << "SPANN over FDEs recall@10 (800 docs, 200 candidates): " << recall / 30 << "\n";
+  EXPECT_GE(recall / 30, 0.85);
+  // Reopened: the index and the token store come back.
+  c.reset();
+  Reopen();
+  auto c2 = Coll();
+  const Doc q = corpus.MakeQuery(docs[5]);
+  SearchRequest req = ToRequest(q, 10);
+  req.exact = true;
+  auto res = c2->Search(req);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(Recall(*res, ModelTopK(q, docs, 10)), 1.0);
+}
+
+TEST_F(MultivectorTest, BadInputChangesNothing) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig()).ok());
+  Corpus corpus(4);
+  auto c = Coll();
+  Fill(*c, corpus, 10);
+  const Doc good = corpus.MakeDoc();
+  auto expect_bad = [&](PointStruct bad, const std::string& needle) {
+    auto r = c->Upsert({ToPoint(100, good), std::move(bad)}, true);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+    EXPECT_EQ(c->Info().points_count, 10u);
+  };
+  PointStruct single;
+  single.id = PointId::Num(101);
+  single.vector.assign(kDim, 0.5f);
+  expect_bad(single, "list of vectors");
+  PointStruct wrong_dim = ToPoint(101, good);
+  wrong_dim.vector.resize(good.n * (kDim - 1));
+  expect_bad(wrong_dim, "dimensions");
+  PointStruct nan = ToPoint(101, good);
+  nan.vector[3] = std::nanf("");
+  expect_bad(nan, "not a finite number");
+  PointStruct empty;
+  empty.id = PointId::Num(101);
+  expect_bad(empty, "list of vectors");
+  PointStruct too_many;
+  too_many.id = PointId::Num(101);
+  too_many.vector_count = 1025;
+  too_many.vector.assign(size_t{1025} * kDim, 0.1f);
+  expect_bad(too_many, "max_vectors");
+
+  SearchRequest q;
+  q.vector.assign(kDim, 1.0f);
+  q.limit = 3;
+  auto r = c->Search(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("list of vectors"), std::string::npos);
+  q.vector_count = 2;
+  q.vector.assign(2 * kDim + 2, 1.0f);
+  r = c->Search(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("dimensions"), std::string::npos);
+
+  // A single-vector collection refuses lists.
+  CollectionConfig plain;
+  plain.dim = kDim;
+  plain.distance = Distance::kDot;
+  ASSERT_TRUE(db_->CreateCollection("plain", plain).ok());
+  auto p = Coll("plain");
+  auto u = p->Upsert({ToPoint(1, good)}, true);
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.status().message().find("single vectors"), std::string::npos);
+
+  // Config validation.
+  CollectionConfig cfg = MultiConfig();
+  auto bad_cfg = ParseMuveraConfig(Json{{"k_sim", 11}}, kDim);
+  EXPECT_FALSE(bad_cfg.ok());
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"d_proj", kDim + 1}}, kDim).ok());
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"bogus", 1}}, kDim).ok());
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"k_sim", 10}, {"d_proj", 16}, {"r_reps", 20}}, kDim).ok());
+  EXPECT_TRUE(ParseMuveraConfig(
+                  Json{{"k_sim", 10}, {"d_proj", 16}, {"r_reps", 20}, {"final_dim", 4096}}, kDim)
+                  .ok());
+}
+
+TEST_F(MultivectorTest, TornTailAndCorruptRecord) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig()).ok());
+  Corpus corpus(5);
+  std::vector<Doc> docs = Fill(*Coll(), corpus, 50);
+  db_.reset();
+  // Find the collection directory (the one holding tokens.vdt).
+  std::string tok;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
+    if (e.path().filename() == "tokens.vdt") tok = e.path().string();
+  }
+  ASSERT_FALSE(tok.empty());
+  const std::string idx = tok.substr(0, tok.size() - 4) + ".vdo";
+  // A torn append: garbage after the last record and half an offsets entry.
+  {
+    std::ofstream(tok, std::ios::app | std::ios::binary) << std::string(100, 'x');
+    std::ofstream(idx, std::ios::app | std::ios::binary) << std::string(9, 'y');
+  }
+  Reopen();
+  auto c = Coll();
+  EXPECT_EQ(c->Info().points_count, 50u);
+  SearchRequest req = ToRequest(corpus.MakeQuery(docs[3]), 5);
+  req.exact = true;
+  ASSERT_TRUE(c->Search(req).ok());
+  // The next write goes where the torn bytes were.
+  ASSERT_TRUE(c->Upsert({ToPoint(50, corpus.MakeDoc())}, true).ok());
+  EXPECT_EQ(c->Info().points_count, 51u);
+  c.reset();
+  db_.reset();
+
+  // A flipped byte inside a record's vectors: reading it is Corruption, never a wrong answer.
+  {
+    std::fstream f(tok, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 12 + 5);
+    char b = 0;
+    f.read(&b, 1);
+    f.seekp(4096 + 12 + 5);
+    b ^= 0x40;
+    f.write(&b, 1);
+  }
+  Reopen();
+  c = Coll();
+  auto rec = c->Retrieve({PointId::Num(0)}, false, true);
+  ASSERT_FALSE(rec.ok());
+  EXPECT_EQ(rec.status().code(), Status::Code::kCorruption);
+  req.exact = true;
+  auto res = c->Search(req);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), Status::Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace vectord
