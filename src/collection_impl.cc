@@ -186,7 +186,7 @@ CollectionImpl::CollectionImpl(std::string name, uint32_t cid, std::string dir,
       dir_(std::move(dir)),
       config_(std::move(config)),
       vdim_(config_.multivector ? MuveraFdeDim(config_.multivector->muvera) : config_.dim),
-      vtype_(config_.multivector ? DataType::kFloat32 : config_.datatype),
+      vtype_(config_.multivector ? DataType::kFloat16 : config_.datatype),
       vdist_(config_.multivector ? Distance::kDot : config_.distance),
       row_bytes_(vdim_ * static_cast<uint32_t>(DataTypeSize(vtype_))),
       store_(store),
@@ -577,11 +577,18 @@ Status CollectionImpl::FillVector(InternalId row, std::optional<std::vector<floa
     *count = 0;
     return Status::OK();
   }
-  std::vector<uint8_t> bytes;
-  std::vector<uint64_t> offs;
-  VECTORD_RETURN_IF_ERROR(tokens_->ReadSets(&token_spans_[row], &row, 1, &bytes, &offs));
-  v->emplace(size_t{token_spans_[row].count} * config_.dim);
-  DecodeTokens(bytes.data(), token_spans_[row].count, (*v)->data());
+  const storage::TokenSpan& sp = token_spans_[row];
+  v->emplace(size_t{sp.count} * config_.dim);
+  if (!config_.on_disk) {
+    DecodeTokens(storage::TokenStore::RecordVectors(token_ram_.data() + sp.offset -
+                                                    storage::TokenStore::kHeaderBytes),
+                 sp.count, (*v)->data());
+  } else {
+    std::vector<uint8_t> bytes;
+    std::vector<uint64_t> offs;
+    VECTORD_RETURN_IF_ERROR(tokens_->ReadSets(&sp, &row, 1, &bytes, &offs));
+    DecodeTokens(bytes.data(), sp.count, (*v)->data());
+  }
   *count = token_spans_[row].count;
   return Status::OK();
 }
@@ -636,7 +643,8 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   if (config_.multivector) {
     VECTORD_RETURN_IF_ERROR(PrepareMulti(token_bytes, keep, &mb));
     bytes.swap(mb.fde_bytes);
-    VECTORD_RETURN_IF_ERROR(tokens_->Append(mb.tokens.data(), mb.counts, &mb.spans));
+    VECTORD_RETURN_IF_ERROR(tokens_->Append(mb.tokens.data(), mb.counts, &mb.spans,
+                                            config_.on_disk ? nullptr : &mb.records));
   }
   const uint64_t token_end = tokens_ ? tokens_->data_size() : 0;
   auto undo = [&](Status s) {
@@ -687,6 +695,7 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   vectors_.insert(vectors_.end(), bytes.begin(), bytes.end());
   if (config_.multivector) {
     token_spans_.insert(token_spans_.end(), mb.spans.begin(), mb.spans.end());
+    token_ram_.insert(token_ram_.end(), mb.records.begin(), mb.records.end());
     if (mb.encoder) {
       fde_ = std::move(mb.encoder);
       muvera_center_ = std::move(mb.center);

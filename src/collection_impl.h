@@ -129,10 +129,11 @@ class CollectionImpl : public Collection {
 
   // Multi-vector collections (src/collection_multi.cc).
   struct MultiBatch {
-    std::vector<uint8_t> tokens;                       // kept points' token vectors, stored form
-    std::vector<uint32_t> counts;                      // vectors per kept point
-    std::vector<uint8_t> fde_bytes;                    // kept points' FDEs (vector-file rows)
-    std::vector<storage::TokenSpan> spans;             // filled by the token append
+    std::vector<uint8_t> tokens;            // kept points' token vectors, stored form
+    std::vector<uint32_t> counts;           // vectors per kept point
+    std::vector<uint8_t> fde_bytes;         // kept points' FDEs (vector-file rows)
+    std::vector<storage::TokenSpan> spans;  // filled by the token append
+    std::vector<uint8_t> records;           // the appended records (RAM-resident token sets)
     std::shared_ptr<const index::FdeEncoder> encoder;  // set when this batch fixed the centre
     std::vector<float> center;
   };
@@ -155,7 +156,8 @@ class CollectionImpl : public Collection {
                                                        const SearchRequest& req,
                                                        const Roaring* allowed,
                                                        QueryExplain* ex) const;
-  // Exact Chamfer top-k over `rows` (ascending), tokens read in batches. Needs mu_ (shared).
+  // Exact Chamfer top-k over `rows` (ascending): token sets from RAM, or (on_disk) read in
+  // batches with O_DIRECT; *pages counts the pages read. Needs mu_ (shared).
   Result<std::vector<index::Neighbor>> ChamferRows(const float* q, size_t nq,
                                                    const std::vector<uint32_t>& rows, size_t k,
                                                    uint64_t* pages) const;
@@ -232,6 +234,9 @@ class CollectionImpl : public Collection {
   // immutable; guarded by mu_).
   std::unique_ptr<storage::TokenStore> tokens_;
   std::vector<storage::TokenSpan> token_spans_;
+  // Unless config_.on_disk: the token data file's records in RAM (byte i = file byte
+  // kHeaderBytes + i), so search re-ranks without I/O. Guarded by mu_.
+  std::vector<uint8_t> token_ram_;
   std::shared_ptr<const index::FdeEncoder> fde_;
   std::vector<float> muvera_center_;
 };

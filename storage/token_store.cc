@@ -141,8 +141,25 @@ Result<std::unique_ptr<TokenStore>> TokenStore::Open(const std::string& prefix, 
   return s;
 }
 
+Status TokenStore::ReadAll(const std::vector<TokenSpan>& spans, std::vector<uint8_t>* out) const {
+  const uint64_t size = data_size();
+  out->resize(size - kHeaderBytes);
+  VECTORD_RETURN_IF_ERROR(PreadAll(data_fd_, out->data(), out->size(), kHeaderBytes, data_path_));
+  for (uint64_t row = 0; row < spans.size(); ++row) {
+    const uint8_t* r = out->data() + (spans[row].offset - kHeaderBytes);
+    const uint64_t bytes = uint64_t{spans[row].count} * vector_bytes_;
+    if (GetU32(r) != row || GetU32(r + 4) != spans[row].count ||
+        GetU32(r + 8 + bytes) != Crc32c(Seed(row), r, 8 + bytes)) {
+      return Status::Corruption("'" + data_path_ + "': the token set of row " +
+                                std::to_string(row) + " at offset " +
+                                std::to_string(spans[row].offset) + " fails its checksum");
+    }
+  }
+  return Status::OK();
+}
+
 Status TokenStore::Append(const uint8_t* data, const std::vector<uint32_t>& counts,
-                          std::vector<TokenSpan>* spans_out) {
+                          std::vector<TokenSpan>* spans_out, std::vector<uint8_t>* records_out) {
   spans_out->clear();
   if (counts.empty()) return Status::OK();
   uint64_t total = 0;
@@ -172,6 +189,7 @@ Status TokenStore::Append(const uint8_t* data, const std::vector<uint32_t>& coun
                                     kHeaderBytes + rows_ * kEntryBytes, index_path_));
   rows_ += counts.size();
   data_size_.store(base + total, std::memory_order_release);
+  if (records_out != nullptr) records_out->swap(rec);
   return Status::OK();
 }
 

@@ -56,8 +56,15 @@ class TokenStore {
   // Appends the sets of rows [rows(), rows() + counts.size()): `data` holds every set's vectors
   // back to back (sum(counts) * vector_bytes() bytes). spans_out receives their spans. Written
   // with pwrite, not synced.
+  // records_out (optional) receives the appended records exactly as written (a RAM mirror of
+  // the data file; ReadAll gives the rest).
   Status Append(const uint8_t* data, const std::vector<uint32_t>& counts,
-                std::vector<TokenSpan>* spans_out);
+                std::vector<TokenSpan>* spans_out, std::vector<uint8_t>* records_out = nullptr);
+  // The data file's records [kHeaderBytes, data_size()) into *out, every record of `spans`
+  // verified (CRC, row, count): for collections that keep their token sets in RAM.
+  Status ReadAll(const std::vector<TokenSpan>& spans, std::vector<uint8_t>* out) const;
+  // The stored vectors of the record at `rec` (as in a RAM mirror: offset - kHeaderBytes).
+  static const uint8_t* RecordVectors(const uint8_t* rec) { return rec + 8; }
   Status Sync();  // fdatasync of both files
   // Drops rows >= rows; `data_end` is the offset where row `rows`'s record began (the data file
   // is cut there), or the current end when rows == rows().

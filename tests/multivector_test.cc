@@ -88,8 +88,10 @@ float ChamferModel(const Doc& q, const Doc& d) {
   return sum;
 }
 
-CollectionConfig MultiConfig(std::optional<uint64_t> spann_threshold = std::nullopt) {
+CollectionConfig MultiConfig(std::optional<uint64_t> spann_threshold = std::nullopt,
+                             bool on_disk = false) {
   CollectionConfig cfg;
+  cfg.on_disk = on_disk;  // token sets read from SSD per query instead of kept in RAM
   cfg.dim = kDim;
   cfg.distance = Distance::kCosine;
   cfg.datatype = DataType::kFloat32;
@@ -394,7 +396,9 @@ TEST_F(MultivectorTest, BadInputChangesNothing) {
 }
 
 TEST_F(MultivectorTest, TornTailAndCorruptRecord) {
-  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig()).ok());
+  // on_disk: the sets are read (and checked) per query, so the flipped byte below shows up as a
+  // Corruption status of the read; the RAM mode checks every set when it loads them (below).
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig(std::nullopt, true)).ok());
   Corpus corpus(5);
   std::vector<Doc> docs = Fill(*Coll(), corpus, 50);
   db_.reset();
@@ -441,6 +445,53 @@ TEST_F(MultivectorTest, TornTailAndCorruptRecord) {
   auto res = c->Search(req);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), Status::Code::kCorruption);
+}
+
+TEST_F(MultivectorTest, RamAndDiskModesAgree) {
+  ASSERT_TRUE(db_->CreateCollection("ram", MultiConfig()).ok());
+  ASSERT_TRUE(db_->CreateCollection("disk", MultiConfig(std::nullopt, true)).ok());
+  Corpus corpus(6);
+  std::vector<Doc> docs = Fill(*Coll("ram"), corpus, 200);
+  // Same batches: the first batch fixes the SimHash centre ("auto").
+  for (size_t i = 0; i < docs.size(); i += 50) {
+    std::vector<PointStruct> batch;
+    for (size_t j = i; j < i + 50; ++j) batch.push_back(ToPoint(j, docs[j], Json{{"g", 0}}));
+    ASSERT_TRUE(Coll("disk")->Upsert(std::move(batch), true).ok());
+  }
+  for (int t = 0; t < 10; ++t) {
+    SearchRequest req = ToRequest(corpus.MakeQuery(docs[t * 7]), 10);
+    req.muvera_candidates = 50;
+    auto a = Coll("ram")->Search(req);
+    auto b = Coll("disk")->Search(req);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].id, (*b)[i].id);
+      EXPECT_FLOAT_EQ((*a)[i].score, (*b)[i].score);
+    }
+  }
+}
+
+TEST_F(MultivectorTest, RamModeChecksEverySetAtLoad) {
+  ASSERT_TRUE(db_->CreateCollection("ram", MultiConfig()).ok());
+  Corpus corpus(7);
+  Fill(*Coll("ram"), corpus, 20);
+  db_.reset();
+  std::string tok;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
+    if (e.path().filename() == "tokens.vdt") tok = e.path().string();
+  }
+  ASSERT_FALSE(tok.empty());
+  {
+    std::fstream f(tok, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 100);
+    f.put('\x5a');
+  }
+  // Opening reports Corruption naming the file: a damaged set is never served.
+  auto db = testing::OpenTestDatabase(dir_);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Status::Code::kCorruption) << db.status().ToString();
+  EXPECT_NE(db.status().message().find("tokens.vdt"), std::string::npos);
 }
 
 }  // namespace
