@@ -9,7 +9,8 @@
 //
 //   build/bench/bench_multivector [--data DIR] [--candidates 50,100,200,400,800] [--queries N]
 //       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
-//       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--dir TMP] [--csv FILE]
+//       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--on-disk] [--dir TMP]
+//       [--csv FILE]
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +41,7 @@ struct Args {
   uint64_t spann_threshold = 0;
   std::string layout = "full";
   uint32_t nprobe = 0;
+  bool on_disk = false;  // token sets read from SSD per query (Qdrant's on_disk)
 };
 
 uint64_t PeakRssKb() {
@@ -97,6 +99,8 @@ int main(int argc, char** argv) {
       a.spann_threshold = std::stoull(next());
     } else if (k == "--layout") {
       a.layout = next();
+    } else if (k == "--on-disk") {
+      a.on_disk = true;
     } else if (k == "--nprobe") {
       a.nprobe = static_cast<uint32_t>(std::stoul(next()));
     } else {
@@ -138,6 +142,7 @@ int main(int argc, char** argv) {
   cfg.datatype =
       a.datatype == "float16" ? vectord::DataType::kFloat16 : vectord::DataType::kFloat32;
   cfg.fsync = false;
+  cfg.on_disk = a.on_disk;
   vectord::MultivectorConfig mv;
   mv.muvera.k_sim = a.k_sim;
   mv.muvera.d_proj = a.d_proj;
@@ -191,10 +196,12 @@ int main(int argc, char** argv) {
   }
   const uint32_t fde_dim = vectord::MuveraFdeDim(cfg.multivector->muvera);
   std::printf(
-      "# MUVERA k_sim %u d_proj %u r_reps %u final_dim %u: FDE %u floats = %u bytes per "
-      "document (%s), token spans 12 bytes per document\n",
-      a.k_sim, a.d_proj, a.r_reps, a.final_dim, fde_dim, fde_dim * 4,
-      a.spann_threshold > 0 ? "on SSD in posting lists; RAM: centroids + PQ/lists"
+      "# MUVERA k_sim %u d_proj %u r_reps %u final_dim %u: FDE %u dims, stored as float16 = "
+      "%u bytes per document (%s); token sets %s; token spans 12 bytes per document\n",
+      a.k_sim, a.d_proj, a.r_reps, a.final_dim, fde_dim, fde_dim * 2,
+      a.spann_threshold > 0 ? "SPANN posting lists on SSD" : "in RAM, exact FDE scan",
+      a.on_disk ? "on SSD (O_DIRECT reads)" : "in RAM");
+RAM: centroids + PQ/lists"
                             : "in RAM, exact FDE scan");
 
   auto run = [&](bool exact, uint32_t cand) {
