@@ -201,8 +201,6 @@ int main(int argc, char** argv) {
       a.k_sim, a.d_proj, a.r_reps, a.final_dim, fde_dim, fde_dim * 2,
       a.spann_threshold > 0 ? "SPANN posting lists on SSD" : "in RAM, exact FDE scan",
       a.on_disk ? "on SSD (O_DIRECT reads)" : "in RAM");
-RAM: centroids + PQ/lists"
-                            : "in RAM, exact FDE scan");
 
   auto run = [&](bool exact, uint32_t cand) {
     Result res;
