@@ -227,11 +227,13 @@ int main(int argc, char** argv) {
     }
   }
 
+  double cand_lists = 0;  // mean lists the list summaries leave (all lists without them)
+  double rounds = 0;      // mean rounds (I/O round trips) of the filtered plan
   auto run_vectord = [&](size_t c, double* recall, std::vector<double>* lat,
                          std::map<std::string, int>* plans, double* lists, double* pages,
                          double* select_ms) {
     size_t hit = 0, total = 0;
-    *lists = *pages = *select_ms = 0;
+    *lists = *pages = *select_ms = cand_lists = rounds = 0;
     lat->clear();
     for (size_t i = 0; i < nq; ++i) {
       SearchRequest req;
@@ -245,6 +247,8 @@ int main(int argc, char** argv) {
       if (!res.ok()) return Fail(res.status().ToString());
       (*plans)[SearchPlanName(ex.plan)]++;
       *lists += ex.lists_probed;
+      cand_lists += ex.candidate_lists;
+      rounds += ex.rounds;
       *pages += ex.pages_read;
       *select_ms += ex.us_select / 1000;
       for (const auto& p : *res) hit += truth[c][i].count(static_cast<uint32_t>(p.id.num()));
@@ -252,6 +256,8 @@ int main(int argc, char** argv) {
     }
     *recall = total ? double(hit) / total : 1;
     *lists /= nq;
+    cand_lists /= nq;
+    rounds /= nq;
     *pages /= nq;
     *select_ms /= nq;
     return 0;
@@ -303,9 +309,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("%-14s %8s | %-30s %7s %8s %7s %7s %6s %6s %6s | %-20s %7s %8s %7s %7s\n", "filter",
-              "matches", "vectord plans", "recall", "QPS", "p50ms", "p99ms", "sel_ms", "lists",
-              "pages", "faiss (nprobe,kf)", "recall", "QPS", "p50ms", "p99ms");
+  std::printf("%-14s %8s | %-30s %7s %8s %7s %7s %6s %6s %6s %6s %6s | %-20s %7s %8s %7s %7s\n",
+              "filter", "matches", "vectord plans", "recall", "QPS", "p50ms", "p99ms", "sel_ms",
+              "cand", "rounds", "lists", "pages", "faiss (nprobe,kf)", "recall", "QPS", "p50ms",
+              "p99ms");
   // Faiss IVF-PQ, trained once.
   std::unique_ptr<faiss::IndexFlatL2> quantizer;
   std::unique_ptr<faiss::IndexIVF> ivf;
@@ -338,9 +345,10 @@ int main(int argc, char** argv) {
     std::string ps;
     for (const auto& [p, cnt] : plans)
       ps += (ps.empty() ? "" : ",") + p + ":" + std::to_string(cnt);
-    std::printf("%-14s %8llu | %-30s %7.4f %8.1f %7.3f %7.3f %6.3f %6.1f %6.1f |",
+    std::printf("%-14s %8llu | %-30s %7.4f %8.1f %7.3f %7.3f %6.3f %6.0f %6.2f %6.1f %6.1f |",
                 cases[c].name.c_str(), static_cast<unsigned long long>(cases[c].rows.cardinality()),
-                ps.c_str(), recall, qps, Pct(lat, 0.5), Pct(lat, 0.99), select_ms, lists, pages);
+                ps.c_str(), recall, qps, Pct(lat, 0.5), Pct(lat, 0.99), select_ms, cand_lists,
+                rounds, lists, pages);
     std::string faiss_csv;
     if (run_faiss) {
       // Smallest (nprobe, k_factor) reaching vectord's recall (or the best tried).

@@ -14,6 +14,7 @@
 #include "index/distance.h"
 #include "index/filter.h"
 #include "index/flat_search.h"
+#include "src/list_summary.h"
 #include "src/query_planner.h"
 #include "src/spann_builder.h"
 #include "src/spann_index.h"
@@ -309,7 +310,74 @@ Status CollectionImpl::Restore(const Json& catalog) {
     }));
   }
   live_.runOptimize();
+  if (spann_) LoadSummaries(dir_ + "/spann-" + std::to_string(spann_gen_));
   return Status::OK();
+}
+
+Result<std::unique_ptr<ListSummaries>> CollectionImpl::BuildSummaries(const SpannIndex& index,
+                                                                      bool locked,
+                                                                      Roaring dirty) const {
+  std::vector<std::string> fields;
+  {
+    std::shared_lock l(mu_, std::defer_lock);
+    if (!locked) l.lock();
+    for (const auto& info : indexes_.List()) fields.push_back(info.field);
+  }
+  ListSummaries::Builder b(fields, index.num_lists());
+  VECTORD_RETURN_IF_ERROR(b.status());
+  std::vector<uint32_t> rows;
+  for (uint32_t list = 0; list < index.num_lists(); ++list) {
+    if (cancel_build_) return Status::Unavailable("collection '" + name_ + "' is being closed");
+    VECTORD_RETURN_IF_ERROR(index.ListRows(list, &rows));
+    std::shared_lock l(mu_, std::defer_lock);
+    if (!locked) l.lock();
+    b.BeginList(list);
+    for (uint32_t r : rows) {
+      b.Add(r < payloads_.size() && !payloads_[r].is_null() ? &payloads_[r] : nullptr);
+    }
+  }
+  return b.Finish(std::move(dirty));
+}
+
+void CollectionImpl::LoadSummaries(const std::string& idx_dir) {
+  const std::string file = idx_dir + "/" + kListSummaryFile;
+  const std::string log_path = idx_dir + "/" + kListSummaryDirtyLog;
+  auto read = ListSummaries::Read(file, spann_->num_lists());
+  Status st = read.status();
+  if (read.ok()) {
+    Roaring logged;
+    auto log = DirtyLog::Open(log_path, &logged);
+    st = log.status();
+    if (log.ok()) {
+      summary_dirty_ = (*read)->build_dirty() | logged;
+      summaries_ = std::move(read).value();
+      dirty_log_ = std::move(log).value();
+      return;
+    }
+  }
+  // Missing (an index built before summaries existed) or damaged: rebuild from the payloads.
+  if (st.code() != Status::Code::kNotFound) {
+    std::cerr << "vectord: collection '" << name_ << "': " << st.ToString()
+              << "; rebuilding the list summaries\n";
+  }
+  auto built = BuildSummaries(*spann_, /*locked=*/true, Roaring());
+  st = built.status();
+  if (built.ok()) st = (*built)->Write(file, Roaring());
+  if (st.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(log_path, ec);
+    Roaring none;
+    auto log = DirtyLog::Open(log_path, &none);
+    st = log.status();
+    if (log.ok()) {
+      summaries_ = std::move(built).value();
+      summary_dirty_ = Roaring();
+      dirty_log_ = std::move(log).value();
+      return;
+    }
+  }
+  std::cerr << "vectord: collection '" << name_ << "': cannot build list summaries ("
+            << st.ToString() << "); filtered searches read lists without them\n";
 }
 
 Json CollectionImpl::CatalogJson() const {
@@ -398,9 +466,42 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   if (!idx.ok()) return fail(idx.status());
   std::shared_ptr<const SpannIndex> index(std::move(idx).value());
 
+  // List summaries from the payloads as they are now; payload changes from here on are recorded
+  // (summary_pending_dirty_) and brute-forced by searches.
+  {
+    std::lock_guard<std::mutex> wl(write_mu_);
+    std::unique_lock l(mu_);
+    summary_tracking_ = true;
+    summary_pending_dirty_ = Roaring();
+  }
+  auto summaries = BuildSummaries(*index, /*locked=*/false, Roaring());
+
   std::lock_guard<std::mutex> wl(write_mu_);
   building_ = false;
   if (dropped_ || cancel_build_) return;
+  std::shared_ptr<const ListSummaries> sums;
+  std::unique_ptr<DirtyLog> dirty_log;
+  Roaring dirty;
+  {
+    std::unique_lock l(mu_);
+    summary_tracking_ = false;
+    dirty.swap(summary_pending_dirty_);
+  }
+  Status sst = summaries.status();
+  if (sst.ok()) sst = (*summaries)->Write(idx_dir + "/" + kListSummaryFile, dirty);
+  if (sst.ok()) {
+    Roaring none;
+    auto log = DirtyLog::Open(idx_dir + "/" + kListSummaryDirtyLog, &none);
+    sst = log.status();
+    if (log.ok()) {
+      dirty_log = std::move(log).value();
+      sums = std::move(summaries).value();
+    }
+  }
+  if (!sst.ok()) {
+    std::cerr << "vectord: collection '" << name_ << "': no list summaries (" << sst.ToString()
+              << "); filtered searches read lists without them\n";
+  }
   const Json manifest{{"gen", gen}, {"rows", rows}};
   {
     std::unique_lock l(mu_);
@@ -419,6 +520,9 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   }
   // Installed: rows below `rows` are now served from SSD; free their RAM copy.
   spann_ = std::move(index);
+  summaries_ = std::move(sums);
+  summary_dirty_ = std::move(dirty);
+  dirty_log_ = std::move(dirty_log);
   reader_ = std::move(vf);
   const uint64_t drop = (rows - ram_base_) * row_bytes_;
   std::vector<uint8_t>(vectors_.begin() + static_cast<ptrdiff_t>(drop), vectors_.end())
@@ -794,11 +898,23 @@ Result<uint64_t> CollectionImpl::CommitPayloads(const std::vector<InternalId>& r
     if (new_payloads[i].is_object() && new_payloads[i].empty()) new_payloads[i] = Json();
     batch.PutPayload(rows[i], new_payloads[i]);
   }
+  if (dirty_log_) {
+    // Rows the list summaries describe: logged as changed before the change is committed, so that
+    // summaries never hide a committed change, also after a restart. (ram_base_ only changes under
+    // write_mu_, which is held.)
+    std::vector<uint32_t> indexed;
+    for (InternalId r : rows) {
+      if (r < ram_base_) indexed.push_back(static_cast<uint32_t>(r));
+    }
+    VECTORD_RETURN_IF_ERROR(dirty_log_->Append(indexed, SyncOn(wait)));
+  }
   if (!rows.empty()) VECTORD_RETURN_IF_ERROR(store_->Commit(batch, SyncOn(wait)));
   std::unique_lock l(mu_);
   for (size_t i = 0; i < rows.size(); ++i) {
     const InternalId r = rows[i];
     if (!IsLive(r)) continue;  // cannot happen: writers are serialized
+    if (summaries_ && r < ram_base_) summary_dirty_.add(static_cast<uint32_t>(r));
+    if (summary_tracking_) summary_pending_dirty_.add(static_cast<uint32_t>(r));
     if (!payloads_[r].is_null()) indexes_.Erase(r, payloads_[r]);
     payloads_[r] = std::move(new_payloads[i]);
     if (!payloads_[r].is_null()) indexes_.Insert(r, payloads_[r]);
@@ -982,15 +1098,21 @@ Result<std::vector<index::Neighbor>> CollectionImpl::ExactSearch(const float* q,
 
 Result<std::vector<index::Neighbor>> CollectionImpl::BruteForceRows(const float* q, size_t k,
                                                                     const Roaring& allowed,
-                                                                    uint64_t* scored) const {
+                                                                    uint64_t* scored,
+                                                                    uint64_t* pages) const {
   std::vector<uint32_t> rows;
   for (auto it = allowed.begin(); it != allowed.end() && *it < ram_base_; ++it) rows.push_back(*it);
   *scored += rows.size();
   if (rows.empty()) return std::vector<index::Neighbor>();
-  // Gather the rows' vectors: one read per run of rows at most ~4 KiB of records apart.
-  const uint64_t gap = std::max<uint64_t>(1, 4096 / (uint64_t{row_bytes_} + 4));
   std::vector<uint8_t> gathered(rows.size() * row_bytes_), buf;
-  for (size_t i = 0; i < rows.size();) {
+  if (spann_) {
+    // O_DIRECT, all runs of nearby rows in one I/O batch (SpannIndex::ReadRows).
+    VECTORD_RETURN_IF_ERROR(spann_->ReadRows(rows, gathered.data(), pages));
+  }
+  // Without the index (never on the search path): one buffered read per run of rows at most
+  // ~4 KiB of records apart.
+  const uint64_t gap = std::max<uint64_t>(1, 4096 / (uint64_t{row_bytes_} + 4));
+  for (size_t i = spann_ ? rows.size() : 0; i < rows.size();) {
     size_t j = i + 1;
     while (j < rows.size() && rows[j] - rows[j - 1] <= gap && rows[j] - rows[i] < 1024) ++j;
     const uint64_t first = rows[i], n = uint64_t{rows[j - 1]} - first + 1;
@@ -1011,6 +1133,15 @@ Result<std::vector<index::Neighbor>> CollectionImpl::BruteForceRows(const float*
 Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req) const {
   return SearchWithExplain(req, nullptr);
 }
+
+namespace {
+// Above this many matching rows changed since the list summaries were built, a filtered search
+// does not use the summaries (it would score them all exactly).
+constexpr uint64_t kMaxDirtyMatches = 4096;
+// Up to this many matching rows, the planner gets the exact number of vector file pages they
+// occupy (rows of a filter correlated with insertion order share pages).
+constexpr uint64_t kCountPagesMatches = 16384;
+}  // namespace
 
 Result<std::vector<ScoredPoint>> CollectionImpl::SearchWithExplain(const SearchRequest& req,
                                                                    QueryExplain* explain) const {
@@ -1153,6 +1284,48 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
       in.mean_list_entries = spann_->MeanListEntries();
       in.mean_list_pages = spann_->MeanListPages();
       in.num_lists = spann_->num_lists();
+      // Vector file pages brute force would read: counted when the matches are few enough to
+      // walk (a few ns each), else estimated by the planner.
+      const uint64_t rec = uint64_t{row_bytes_} + 4;
+      in.file_pages = (storage::VectorFile::RecordOffset(ram_base_, row_bytes_) + 4095) / 4096;
+      if (in.matches <= kCountPagesMatches) {
+        uint64_t last = ~uint64_t{0};
+        for (auto it = allowed_ptr->begin(); it != allowed_ptr->end() && *it < ram_base_; ++it) {
+          const uint64_t off = storage::VectorFile::RecordOffset(*it, row_bytes_);
+          const uint64_t first_page = off / 4096, end_page = (off + rec - 1) / 4096;
+          in.match_pages += end_page - (last == first_page ? first_page : first_page - 1);
+          last = end_page;
+        }
+      }
+      // Lists the summaries leave for this filter; the matching rows changed since the summaries
+      // were built are scored exactly beside them (too many: search without summaries).
+      // Not worth computing where no list is read whatever they say: brute force cheaper than
+      // any SPANN read, or the wide pool (s >= 0.5, which does not skip lists).
+      std::optional<Roaring> cand_lists;
+      Roaring dirty_matches;
+      const PlannerCosts& costs = DefaultPlannerCosts();
+      const PlanChoice pre = ChoosePlan(in);
+      const bool worth = ForcedSearchPlan() == SearchPlan::kSpannFiltered ||
+                         (pre.selectivity < costs.wide_pool_selectivity &&
+                          !(pre.plan == SearchPlan::kBruteForce &&
+                            pre.est_brute_us <= costs.spann_fixed_us + 2 * costs.list_us));
+      if (summaries_ && worth) {
+        cand_lists = summaries_->Candidates(*req.filter);
+        if (cand_lists && !summary_dirty_.isEmpty()) {
+          dirty_matches = *allowed_ptr & summary_dirty_;
+          if (dirty_matches.cardinality() > kMaxDirtyMatches) {
+            cand_lists.reset();
+            dirty_matches = Roaring();
+          }
+        }
+      }
+      if (cand_lists) {
+        in.summaries = true;
+        in.candidate_lists = static_cast<uint32_t>(cand_lists->cardinality());
+        ex->candidate_lists = in.candidate_lists;
+      } else {
+        ex->candidate_lists = in.num_lists;
+      }
       PlanChoice choice = ChoosePlan(in);
       if (auto forced = ForcedSearchPlan()) {
         choice.plan = *forced;
@@ -1173,10 +1346,26 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
         ap.check_lists = choice.check_lists;
         ap.distance_stop = true;
         ap.distance_slack = static_cast<float>(DefaultPlannerCosts().distance_slack);
+        ap.candidate_lists = cand_lists ? &*cand_lists : nullptr;
+        ap.batch_distance_round = DefaultPlannerCosts().batch_distance_round;
         SpannAdaptiveStats as;
         VECTORD_ASSIGN_OR_RETURN(
             hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));
         ex->rounds = as.rounds;
+        if (!dirty_matches.isEmpty()) {
+          // Changed rows the skipped lists may hold: exact distances, merged (a row found twice has
+          // the same exact score).
+          VECTORD_ASSIGN_OR_RETURN(auto extra, BruteForceRows(q.data(), k, dirty_matches,
+                                                              &ex->rows_scored, &st.pages_read));
+          hits.insert(hits.end(), extra.begin(), extra.end());
+          std::sort(hits.begin(), hits.end(), better);
+          hits.erase(std::unique(hits.begin(), hits.end(),
+                                 [](const index::Neighbor& a, const index::Neighbor& b) {
+                                   return a.row == b.row;
+                                 }),
+                     hits.end());
+          if (hits.size() > k) hits.resize(k);
+        }
       } else if (choice.plan == SearchPlan::kSpannWidePool) {
         sp.nprobe = std::max(sp.nprobe, choice.first_lists);
         sp.eps = 0;  // no pruning: the matches of the wider pool may lie in farther lists
@@ -1187,7 +1376,8 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
       if (choice.plan == SearchPlan::kBruteForce || hits.size() < want) {
         // Brute force, or the SPANN plans found fewer than k matches: finish exactly.
         ex->fallback = choice.plan != SearchPlan::kBruteForce;
-        VECTORD_ASSIGN_OR_RETURN(hits, BruteForceRows(q.data(), k, *allowed_ptr, &ex->rows_scored));
+        VECTORD_ASSIGN_OR_RETURN(
+            hits, BruteForceRows(q.data(), k, *allowed_ptr, &ex->rows_scored, &st.pages_read));
       }
     }
     ex->lists_probed = st.lists_probed;

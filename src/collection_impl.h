@@ -28,6 +28,8 @@ class FdeEncoder;
 }
 
 class SpannIndex;
+class ListSummaries;
+class DirtyLog;
 struct QueryExplain;
 
 // Catalog JSON <-> config (docs/formats.md "Catalog entry").
@@ -114,11 +116,12 @@ class CollectionImpl : public Collection {
   // Exact top-k over every row, SSD rows included. Needs mu_ held (shared).
   Result<std::vector<index::Neighbor>> ExactSearch(const float* q, size_t k,
                                                    const Roaring* allowed) const;
-  // Exact top-k over the rows of `allowed` below ram_base_ (SPANN rows), read from reader_ in runs
-  // of nearby rows; *scored += rows scored. Needs mu_ held (shared).
+  // Exact top-k over the rows of `allowed` below ram_base_ (SPANN rows), read with O_DIRECT in
+  // runs of nearby rows (SpannIndex::ReadRows); *scored += rows scored, *pages += 4 KiB pages
+  // read. Needs mu_ held (shared).
   Result<std::vector<index::Neighbor>> BruteForceRows(const float* q, size_t k,
-                                                      const Roaring& allowed,
-                                                      uint64_t* scored) const;
+                                                      const Roaring& allowed, uint64_t* scored,
+                                                      uint64_t* pages) const;
   // Checks and converts one point's vector to stored bytes (appended to `out`).
   Status EncodeVector(size_t point_index, const std::vector<float>& v,
                       std::vector<uint8_t>* out) const;
@@ -180,6 +183,14 @@ class CollectionImpl : public Collection {
   Result<uint64_t> CommitPayloads(const std::vector<InternalId>& rows,
                                   std::vector<Json> new_payloads, bool wait);
   Status CheckWritable() const;  // write_mu_ held
+  // Summaries of `index`'s posting lists over the payload-indexed fields, from the current
+  // payloads (takes mu_ shared per list unless `locked`: the caller holds it). `dirty`: rows
+  // changed during the build, recorded in the summaries.
+  Result<std::unique_ptr<ListSummaries>> BuildSummaries(const SpannIndex& index, bool locked,
+                                                        Roaring dirty) const;
+  // Restore: loads the summaries of spann_ (file + dirty log), rebuilding them when they are
+  // missing or damaged. mu_ not needed (no concurrency yet).
+  void LoadSummaries(const std::string& idx_dir);
   bool SyncOn(bool wait) const { return wait && config_.fsync; }
 
   const std::string name_;
@@ -214,6 +225,15 @@ class CollectionImpl : public Collection {
   std::string status_ = "green";                 // guarded by mu_
   std::string index_error_;                      // guarded by mu_
   Json spann_manifest_;                          // {"gen","rows"} of spann_; guarded by mu_
+  // Per-posting-list summaries of spann_ (src/list_summary.h, docs/filters.md); null when none.
+  // summary_dirty_: rows whose payload changed after they were built (always brute-forced when a
+  // search skips lists). Guarded by mu_.
+  std::shared_ptr<const ListSummaries> summaries_;
+  Roaring summary_dirty_;
+  // While a build computes summaries: rows whose payload changed since it started. Guarded by mu_.
+  bool summary_tracking_ = false;
+  Roaring summary_pending_dirty_;
+  std::unique_ptr<DirtyLog> dirty_log_;  // of summaries_; guarded by write_mu_
 
   // Background SPANN build. build_thread_ is started and joined under write_mu_ (or in the
   // destructor); the thread takes write_mu_ and mu_ itself to install its result.

@@ -70,24 +70,25 @@ const char* SearchPlanName(SearchPlan p) {
   return "unknown";
 }
 
-// Calibrated with `build-planner/bench/bench_filtered --reuse 1 --calibrate 1 --queries 200`
-// (mate/sift, 258,473 x 128 uint8, SPANN full layout, 7,182 lists of ~122 entries / ~5.5 pages;
-// payload index on angle; 2-core AMD EPYC dev VM at load ~4, posting lists read with O_DIRECT,
-// the vector file from the page cache). It forces each plan on angle filters of 0.01% .. 50% and
-// prints the median time per filter (2026-11-25 14:05):
-//   brute force: 31 rows 14.3 us, 262 rows 104 us, 2,591 rows 931 us (sparse: 0.35-0.46 us/row),
-//                25,853 rows 5,174 us, 129,245 rows 7,717 us (dense: solved for scan + per row:
-//                0.0176 us per SPANN row + 0.0246 us per matching row);
-//   SPANN filtered: 652 lists 18.8 ms, 4,123 lists 97.0 ms (23-29 us per list; least-squares fit
-//                over all filters: 23.2 us/list); unfiltered SPANN p50 0.60 ms at 20 lists, and a
-//                filtered search reads two rounds (two I/O round trips): fixed ~300 us.
+// Calibrated with `build/bench/bench_filtered --reuse 1 --calibrate 1 --queries 100 --faiss 0`
+// (mate/sift, 258,473 x 128 uint8, SPANN full layout, 7,163 lists of ~122 entries / ~5.4 pages;
+// payload index on angle; 2-core dev VM at load ~8, posting lists and brute-force rows both read
+// with O_DIRECT). It forces each plan on angle filters of 0.01% .. 50% and prints the median time
+// per filter (2026-11-25 15:32):
+//   brute force: 31 rows / 33 pages 364 us, 262 / 259 pages 2,535 us, 2,591 / 2,049 pages
+//                24,109 us (9.3-11.8 us per random page: the SSD's ~100k reads/s), 129,245 rows
+//                (the whole 8,330-page file in long runs) 39,274 us (4.7 us per page);
+//   SPANN filtered: 48 lists 1.9 ms, 231 lists 11.9 ms, 1,548 lists 72.8 ms, 4,137 lists 184 ms
+//                (least squares: 781 us + 44.7 us per list).
+// (The earlier calibration, brute force from the page cache at load ~4, gave 300 us + 25 us per
+// list and 0.40 us per sparse row.)
 const PlannerCosts& DefaultPlannerCosts() {
   static const PlannerCosts c = {
-      /*brute_sparse_row_us=*/0.40,
-      /*brute_scan_row_us=*/0.0176,
-      /*brute_dense_row_us=*/0.0246,
-      /*spann_fixed_us=*/300.0,
-      /*list_us=*/25.0,
+      /*brute_page_us=*/9.5,
+      /*brute_scan_page_us=*/4.7,
+      /*brute_row_us=*/0.03,
+      /*spann_fixed_us=*/780.0,
+      /*list_us=*/45.0,
       // Design constants (not timings): 4 x k matches in the scanned lists reached recall@10 >=
       // 0.95 in tests/query_planner_test and bench_filtered; plan (c) from 50% (pool <= 2x).
       /*match_factor=*/4.0,
@@ -100,6 +101,11 @@ const PlannerCosts& DefaultPlannerCosts() {
       // A query out of list budget keeps what it found (brute force only when < k matches): the
       // budget bounds its latency at about the brute-force plan's.
       /*budget_factor=*/1.0,
+      // With brute force read from SSD (O_DIRECT) its cost no longer bounds the tail: image 10%
+      // read 112 lists on average, p99 21 ms, with the budget alone; a cap of 8 x the expected
+      // lists bounds the tail queries that the stopping rule would keep reading.
+      /*max_list_factor=*/8.0,
+      /*batch_distance_round=*/true,
   };
   return c;
 }
@@ -109,17 +115,25 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   const double s = in.indexed_live > 0 ? double(in.matches) / double(in.indexed_live) : 0;
   out.selectivity = s;
   const double m = double(in.matches);
+  // Pages holding the matches: given, or expected for uniformly spread rows.
+  const double file_pages = double(std::max<uint64_t>(1, in.file_pages));
+  const double pages =
+      in.match_pages > 0 ? double(in.match_pages) : file_pages * (1 - std::exp(-m / file_pages));
   out.est_brute_us =
-      std::min(c.brute_sparse_row_us * m,
-               c.brute_scan_row_us * double(in.indexed_live) + c.brute_dense_row_us * m);
-  const uint32_t nprobe = std::max<uint32_t>(1, in.nprobe);
-  const double per_list = std::max(1e-9, in.mean_list_entries * s);
+      std::min(c.brute_page_us * pages, c.brute_scan_page_us * file_pages) + c.brute_row_us * m;
+  // Lists that may hold matches: all, or those the summaries leave. Matching entries per such
+  // list: E * s * num_lists / candidates (the matches are concentrated in the candidates).
+  const uint32_t cand = std::max<uint32_t>(
+      1, in.summaries ? std::min(in.candidate_lists, in.num_lists) : in.num_lists);
+  const uint32_t nprobe = std::min(cand, std::max<uint32_t>(1, in.nprobe));
+  const double per_list =
+      std::max(1e-9, in.mean_list_entries * s * std::max<uint32_t>(1, in.num_lists) / cand);
   double lists = std::max<double>(nprobe, c.match_factor * in.k / per_list);
-  lists = std::min<double>(lists, std::max<uint32_t>(1, in.num_lists));
+  lists = std::min<double>(lists, cand);
   out.est_lists = static_cast<uint32_t>(std::ceil(lists));
   // The adaptive search reads its first round, then at least one check round.
   out.est_spann_us = c.spann_fixed_us + c.list_us * lists * (1 + c.check_factor);
-  if (in.matches == 0 || in.num_lists == 0) {
+  if (in.matches == 0 || in.num_lists == 0 || (in.summaries && in.candidate_lists == 0)) {
     out.plan = SearchPlan::kBruteForce;
     return out;
   }
@@ -136,24 +150,34 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
     return out;
   }
   out.plan = SearchPlan::kSpannFiltered;
-  out.first_lists = std::min(out.est_lists, std::max<uint32_t>(1, in.num_lists));
+  out.first_lists = std::min(out.est_lists, cand);
   out.check_lists =
       std::max<uint32_t>(4, static_cast<uint32_t>(std::ceil(out.first_lists * c.check_factor)));
   // List budget: what the brute-force plan's cost would buy, so that no query costs much more
   // than the plan (a) the model rejected (no latency cliff).
-  const double budget = (c.budget_factor * out.est_brute_us - c.spann_fixed_us) / c.list_us;
-  out.max_lists = static_cast<uint32_t>(std::clamp<double>(
-      budget, out.first_lists * (1 + c.check_factor), std::max<uint32_t>(1, in.num_lists)));
+  const double budget =
+      std::min((c.budget_factor * out.est_brute_us - c.spann_fixed_us) / c.list_us,
+               c.max_list_factor * out.est_lists);
+  out.max_lists = static_cast<uint32_t>(
+      std::clamp<double>(budget, std::min<double>(cand, out.first_lists * (1 + c.check_factor)),
+                         std::max<uint32_t>(1, cand)));
   return out;
 }
 
 Json QueryExplain::ToJson() const {
-  Json j = {{"plan", SearchPlanName(plan)}, {"filtered", filtered},
-            {"matches", matches},           {"selectivity", selectivity},
-            {"lists_probed", lists_probed}, {"rounds", rounds},
-            {"pages_read", pages_read},     {"rows_scored", rows_scored},
-            {"fallback", fallback},         {"est_brute_force_us", est_brute_us},
-            {"est_spann_us", est_spann_us}, {"select_us", us_select},
+  Json j = {{"plan", SearchPlanName(plan)},
+            {"filtered", filtered},
+            {"matches", matches},
+            {"selectivity", selectivity},
+            {"lists_probed", lists_probed},
+            {"candidate_lists", candidate_lists},
+            {"rounds", rounds},
+            {"pages_read", pages_read},
+            {"rows_scored", rows_scored},
+            {"fallback", fallback},
+            {"est_brute_force_us", est_brute_us},
+            {"est_spann_us", est_spann_us},
+            {"select_us", us_select},
             {"search_us", us_search}};
   if (filtered) j["count_source"] = count_source;
   if (!multivector.empty()) {

@@ -35,12 +35,13 @@ const char* SearchPlanName(SearchPlan p);
 
 // Costs of this machine, microseconds, from `bench_filtered --calibrate` (see query_planner.cc).
 struct PlannerCosts {
-  // Plan (a), per query: min(sparse_row_us * m, scan_row_us * N + dense_row_us * m) for m matching
-  // rows of N SPANN rows. Sparse matches cost one read each; dense ones are read in runs that
-  // cover (nearly) the whole vector file, so the cost becomes a scan.
-  double brute_sparse_row_us;
-  double brute_scan_row_us;
-  double brute_dense_row_us;
+  // Plan (a), per query: min(page_us * pages, scan_page_us * file_pages) + row_us * m for m
+  // matching rows on `pages` distinct 4 KiB pages of a vector file of file_pages pages, read with
+  // O_DIRECT in one batch: sparse matches cost a random page read each; dense ones are read in
+  // long runs, as a scan of the file.
+  double brute_page_us;
+  double brute_scan_page_us;
+  double brute_row_us;
   double spann_fixed_us;  // per query of plans (b)/(c): navigation, rounds' I/O latency, heap
   double list_us;         // per posting list read and scanned (filter checks included)
   // Matches the scanned lists must hold for the top k: lists = match_factor * k / (E * s), E the
@@ -50,17 +51,29 @@ struct PlannerCosts {
   double check_factor;           // plan (b): check rounds read check_factor x the first round
   double distance_slack;         // plan (b): SpannAdaptiveParams::distance_slack (L2)
   double budget_factor;          // plan (b): list budget = budget_factor x brute-force cost
+  double max_list_factor;        // plan (b): ... and at most max_list_factor x the expected lists
+  // plan (b): SpannAdaptiveParams::batch_distance_round (read what the distance rule still needs
+  // in one round)
+  bool batch_distance_round;
 };
 const PlannerCosts& DefaultPlannerCosts();
 
 struct PlanInput {
   uint64_t matches = 0;       // matching rows in the SPANN index (rows below its end)
   uint64_t indexed_live = 0;  // live rows in the SPANN index
+  // Vector file pages of the SPANN rows, and the distinct ones holding the matching rows (0 =
+  // unknown: estimated as for rows spread uniformly).
+  uint64_t file_pages = 0;
+  uint64_t match_pages = 0;
   uint32_t k = 10;
   uint32_t nprobe = 24;  // the collection's unfiltered nprobe
   double mean_list_entries = 0;
   double mean_list_pages = 0;
   uint32_t num_lists = 0;
+  // Per-posting-list summaries (src/list_summary.h): when `summaries`, only candidate_lists of
+  // the num_lists lists may hold matches; the matches are taken to be spread over those.
+  bool summaries = false;
+  uint32_t candidate_lists = 0;
 };
 
 struct PlanChoice {
@@ -86,6 +99,7 @@ struct QueryExplain {
   double selectivity = 1;  // matches / live rows
   double est_brute_us = 0, est_spann_us = 0;
   uint32_t lists_probed = 0;
+  uint32_t candidate_lists = 0;  // lists the summaries leave for the filter (all without them)
   uint32_t rounds = 0;
   uint64_t pages_read = 0;
   uint64_t rows_scored = 0;  // exact distances outside SPANN (brute force and the RAM delta)

@@ -65,7 +65,7 @@ class VisitedSet {
 // Per-thread search state: the IoReaders and every buffer, reused across queries.
 struct Scratch {
   std::unique_ptr<storage::IoReader> reader[2];  // [0] io_uring (or its fallback), [1] pread
-  storage::AlignedBuffer pages, rerank;
+  storage::AlignedBuffer pages, rerank, rows;
   std::vector<storage::IoReader::Request> reqs;
   std::vector<uint64_t> page_off;  // offset in `pages` of each probed list (~0 when cached)
   std::vector<uint8_t> payload;
@@ -168,11 +168,12 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
                               std::to_string(static_cast<uint32_t>(m.layout)));
   }
   idx->codec_ = std::make_unique<index::PostingCodec>(m.layout, pf.entry_bytes(), pq_m);
-  if (m.layout != index::PostingLayout::kFull) {
-    if (options.vector_file.empty()) {
-      return Status::InvalidArgument("SPANN index '" + dir +
-                                     "' stores PQ codes: its vector file is needed to re-rank");
-    }
+  if (m.layout != index::PostingLayout::kFull && options.vector_file.empty()) {
+    return Status::InvalidArgument("SPANN index '" + dir +
+                                   "' stores PQ codes: its vector file is needed to re-rank");
+  }
+  // The vector file: re-ranking (PQ layouts) and ReadRows (every layout).
+  if (!options.vector_file.empty()) {
     struct stat sb;
     if (::stat(options.vector_file.c_str(), &sb) != 0) {
       return Status::NotFound("vector file '" + options.vector_file + "' of SPANN index '" + dir +
@@ -263,6 +264,103 @@ Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t
   return out;
 }
 
+Status SpannIndex::ListRows(uint32_t list, std::vector<uint32_t>* rows) const {
+  rows->clear();
+  if (list >= meta_.num_lists()) {
+    return Status::InvalidArgument("posting list " + std::to_string(list) + " of " +
+                                   std::to_string(meta_.num_lists()));
+  }
+  if (postings_->info(list).count == 0) return Status::OK();
+  std::vector<uint8_t> own;
+  const std::vector<uint8_t>* payload = &cache_[list];
+  if (payload->empty()) {
+    VECTORD_RETURN_IF_ERROR(postings_->ReadList(list, &own));
+    payload = &own;
+  }
+  index::PostingView v;
+  VECTORD_RETURN_IF_ERROR(codec_->View(payload->data(), payload->size(), list, &v));
+  rows->resize(v.count);
+  for (uint32_t e = 0; e < v.count; ++e) (*rows)[e] = v.id(e);
+  return Status::OK();
+}
+
+Status SpannIndex::ReadRows(const std::vector<uint32_t>& rows, uint8_t* out,
+                            uint64_t* pages) const {
+  if (vec_fd_ < 0) {
+    return Status::FailedPrecondition("SPANN index was opened without its vector file");
+  }
+  Scratch& s = TlsScratch();
+  VECTORD_ASSIGN_OR_RETURN(storage::IoReader * reader, ReaderFor(&s, options_.force_pread));
+  const uint32_t rec = record_bytes_ + 4;
+  // Rows at most about a page of records apart share one read (a run), up to 1024 rows a run.
+  const uint64_t gap = std::max<uint64_t>(1, 4096 / rec);
+  constexpr uint64_t kChunkBytes = uint64_t{16} << 20;  // buffer per batch
+  struct Run {
+    size_t first, last;  // rows[first, last)
+    uint64_t begin;      // file offset of the buffer's first byte (4096-aligned)
+    uint64_t buf;        // offset in s.rows
+  };
+  std::vector<Run> runs;
+  size_t i = 0;
+  while (i < rows.size()) {
+    runs.clear();
+    s.reqs.clear();
+    uint64_t total = 0;
+    // Plan a batch of runs.
+    while (i < rows.size() && total < kChunkBytes) {
+      if (rows[i] >= meta_.rows) {
+        return Status::InvalidArgument("row " + std::to_string(rows[i]) + " is not in the index");
+      }
+      size_t j = i + 1;
+      while (j < rows.size() && rows[j] > rows[j - 1] && rows[j] - rows[j - 1] <= gap &&
+             rows[j] - rows[i] < 1024 && rows[j] < meta_.rows) {
+        ++j;
+      }
+      const uint64_t begin =
+          storage::VectorFile::RecordOffset(rows[i], record_bytes_) & ~uint64_t{4095};
+      const uint64_t end =
+          (storage::VectorFile::RecordOffset(rows[j - 1], record_bytes_) + rec + 4095) &
+          ~uint64_t{4095};
+      runs.push_back({i, j, begin, total});
+      total += end - begin;
+      i = j;
+    }
+    s.rows.Resize(total);
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const Run& run = runs[r];
+      const uint64_t len = (r + 1 < runs.size() ? runs[r + 1].buf : total) - run.buf;
+      uint8_t* dst = s.rows.data() + run.buf;
+      if (run.begin + len > vec_file_bytes_) {
+        // The span passes the end of the file (O_DIRECT needs whole pages): buffered read.
+        const uint64_t n = vec_file_bytes_ > run.begin ? vec_file_bytes_ - run.begin : 0;
+        if (::pread(vec_tail_fd_, dst, n, static_cast<off_t>(run.begin)) !=
+            static_cast<ssize_t>(n)) {
+          return Status::IOError("read at offset " + std::to_string(run.begin) + " of '" +
+                                 options_.vector_file + "' failed");
+        }
+        continue;
+      }
+      s.reqs.push_back({vec_fd_, run.begin, static_cast<uint32_t>(len), dst});
+    }
+    const uint64_t before = reader->pages_read();
+    if (!s.reqs.empty()) VECTORD_RETURN_IF_ERROR(reader->ReadBatch(s.reqs.data(), s.reqs.size()));
+    if (pages != nullptr) *pages += reader->pages_read() - before;
+    for (const Run& run : runs) {
+      for (size_t t = run.first; t < run.last; ++t) {
+        const uint64_t off = storage::VectorFile::RecordOffset(rows[t], record_bytes_);
+        const uint8_t* r = s.rows.data() + run.buf + (off - run.begin);
+        if (!storage::VectorFile::VerifyRecord(rows[t], r, record_bytes_)) {
+          return Status::Corruption("vector file '" + options_.vector_file +
+                                    "': checksum mismatch in row " + std::to_string(rows[t]) +
+                                    " at offset " + std::to_string(off));
+        }
+        std::memcpy(out + t * record_bytes_, r, record_bytes_);
+      }
+    }
+  }
+  return Status::OK();
+}
+
 double SpannIndex::MeanListEntries() const {
   std::call_once(list_means_once_, [this] {
     uint64_t entries = 0, pages = 0;
@@ -298,7 +396,38 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
   const auto t0 = Clock::now();
   const uint32_t max_lists = std::max<uint32_t>(1, std::min(ap.max_lists, meta_.num_lists()));
   std::vector<index::CentroidHit> hits;
-  meta_.centroids->Search(q, max_lists, params.navigation, &hits);
+  const Roaring* cand = ap.candidate_lists;
+  const uint64_t ncand = cand != nullptr ? cand->cardinality() : meta_.num_lists();
+  bool covers_all = false;  // `hits` holds every list that may be read
+  if (cand != nullptr && ncand <= std::max<uint64_t>(4 * uint64_t{max_lists}, 256)) {
+    // Few candidate lists: rank all of them by exact centroid distance.
+    hits.reserve(ncand);
+    for (uint32_t l : *cand) {
+      if (l >= meta_.num_lists()) break;
+      hits.push_back({index::L2SqrF32(q, meta_.centroids->centroid(l), meta_.dim), l});
+    }
+    std::sort(hits.begin(), hits.end(),
+              [](const index::CentroidHit& a, const index::CentroidHit& b) {
+                return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+              });
+    covers_all = true;
+  } else {
+    // Navigate to enough nearest lists that about max_lists of them are candidates.
+    uint64_t want = max_lists;
+    if (cand != nullptr) {
+      want = std::min<uint64_t>(
+          meta_.num_lists(),
+          (uint64_t{max_lists} * meta_.num_lists() * 5 / 4 / std::max<uint64_t>(1, ncand)) + 16);
+    }
+    meta_.centroids->Search(q, static_cast<uint32_t>(want), params.navigation, &hits);
+    covers_all = hits.size() >= meta_.num_lists();
+    if (cand != nullptr) {
+      hits.erase(
+          std::remove_if(hits.begin(), hits.end(),
+                         [cand](const index::CentroidHit& h) { return !cand->contains(h.id); }),
+          hits.end());
+    }
+  }
   st->us_navigate = Us(t0, Clock::now());
   const bool ip = meta_.metric != Distance::kEuclid;
   auto better = [ip](const index::Neighbor& a, const index::Neighbor& b) {
@@ -308,20 +437,32 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
   const uint32_t first = std::max<uint32_t>(1, ap.first_lists);
   const uint32_t check = ap.check_lists > 0 ? ap.check_lists : std::max<uint32_t>(4, first / 2);
   size_t next = 0;
+  uint32_t read = 0;
   uint64_t pages = 0;
   bool checking = false, converged = false;
   std::vector<uint32_t> probe;
   std::vector<index::Neighbor> round;
   while (next < hits.size()) {
     size_t want = as->rounds == 0 ? first : (checking ? check : std::max<size_t>(next, check));
+    if (checking && ap.distance_stop && !ip && ap.batch_distance_round) {
+      // The distance rule will read every list whose centroid is within r_k (+ slack) of q, r_k
+      // only shrinking: read them all in this round instead of one check round at a time.
+      const float r1 = std::sqrt(std::max(0.0f, hits[0].dist));
+      const float reach = best[k - 1].score + ap.distance_slack * r1;
+      const float reach2 = reach > 0 ? reach * reach : 0;
+      size_t within = next;
+      while (within < hits.size() && hits[within].dist <= reach2) ++within;
+      want = std::max(want, within - next);
+    }
     probe.clear();
-    while (next < hits.size() && probe.size() < want) {
+    while (next < hits.size() && probe.size() < want && read < max_lists) {
       const uint32_t l = hits[next].id;
       const uint32_t p = cache_[l].empty() ? postings_->info(l).pages : 0;
       if (ap.max_pages > 0 && pages + p > ap.max_pages && !(pages == 0 && probe.empty())) break;
       pages += p;
       probe.push_back(l);
       ++next;
+      ++read;
     }
     if (probe.empty()) break;
     SpannSearchStats rs;
@@ -357,7 +498,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     }
     if (ap.max_pages > 0 && pages >= ap.max_pages) break;
   }
-  as->budget_hit = !converged && (next < hits.size() || hits.size() < meta_.num_lists());
+  as->budget_hit = !converged && (next < hits.size() || !covers_all);
   st->us_total = Us(t0, Clock::now());
   return best;
 }

@@ -78,6 +78,12 @@ struct SpannAdaptiveParams {
   // lie far from the query (filters correlated with the vectors).
   bool distance_stop = false;
   float distance_slack = 0;
+  // With distance_stop: once k are found, a round reads at least every unread list the distance
+  // rule would still require (fewer rounds, each an I/O round trip).
+  bool batch_distance_round = false;
+  // Lists that may hold an allowed row (ListSummaries::Candidates, src/list_summary.h); null =
+  // every list. Other lists are skipped without I/O; max_lists counts the lists read.
+  const Roaring* candidate_lists = nullptr;
 };
 
 struct SpannAdaptiveStats {
@@ -108,6 +114,14 @@ class SpannIndex {
                                                       const SpannAdaptiveParams& adaptive,
                                                       SpannSearchStats* stats = nullptr,
                                                       SpannAdaptiveStats* astats = nullptr) const;
+  // Row ids of posting list `list` (< num_lists()) as stored, replicas included; buffered reads
+  // (building list summaries). Corruption on a bad page checksum.
+  Status ListRows(uint32_t list, std::vector<uint32_t>* rows) const;
+  // Reads the vectors of `rows` (ascending, < rows()) from the vector file with O_DIRECT, one
+  // IoReader batch per 16 MiB of runs (rows about a page apart share a read), checks their record
+  // checksums and stores row rows[i]'s bytes at out + i * dim * element size. *pages (may be null)
+  // += 4 KiB pages read. FailedPrecondition when opened without options.vector_file.
+  Status ReadRows(const std::vector<uint32_t>& rows, uint8_t* out, uint64_t* pages) const;
   // Mean entries (replicas included) and 4 KiB pages per posting list.
   double MeanListEntries() const;
   double MeanListPages() const;
