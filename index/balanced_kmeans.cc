@@ -1,56 +1,172 @@
-// Hierarchical balanced k-means over Faiss's k-means (see balanced_kmeans.h).
+// Hierarchical balanced k-means with our own Lloyd iterations (see balanced_kmeans.h).
 #include "index/balanced_kmeans.h"
-
-#include <faiss/Clustering.h>
-#include <faiss/IndexFlat.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <exception>
+#include <random>
 #include <string>
 #include <thread>
+
+#include "index/l2_block.h"
 
 namespace vectord::index {
 namespace {
 
-// Faiss runs its loops under OpenMP. On a machine shared with other work, OpenMP's spinning
-// barriers made the many small k-means calls of the hierarchy 20x slower (42 s instead of 2 s for
-// 100k x 128 -> 2.9k centroids on 2 loaded cores), so they run single-threaded.
-class OneOmpThread {
- public:
-  OneOmpThread() : prev_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneOmpThread() { omp_set_num_threads(prev_); }
+constexpr size_t kRowBlock = 48;      // rows per distance block (a multiple of the 6-row tile)
+constexpr uint32_t kPanelBlock = 64;  // panels (1,024 centroids, 512 KiB at d 128) per block
 
- private:
-  int prev_;
-};
+// Runs fn(t) for t in [0, threads) on threads (the caller's thread takes t = 0).
+template <typename Fn>
+void OnThreads(unsigned threads, const Fn& fn) {
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back([&fn, t] { fn(t); });
+  fn(0);
+  for (auto& th : pool) th.join();
+}
 
-// Plain k-means of n points to k centroids (k <= n) appended to `out`.
-// max_points_per_centroid: Faiss subsamples to k times this many points (its default is 256).
+// Nearest packed centroid of rows [lo, hi) (ties to the lower id).
+void NearestRange(const float* x, const float* xn, size_t lo, size_t hi, const CentroidPanels& cp,
+                  uint32_t* label, float* dist) {
+  const uint32_t np = cp.panels();
+  // Per-thread scratch, reused across calls (the group k-means call this thousands of times).
+  thread_local std::vector<float> d, best;
+  thread_local std::vector<uint32_t> arg;
+  d.resize(kRowBlock * size_t{kPanelBlock} * CentroidPanels::kWidth);
+  best.resize(kRowBlock);
+  arg.resize(kRowBlock);
+  const uint32_t dim = cp.dim();
+  for (size_t b = lo; b < hi; b += kRowBlock) {
+    const size_t nb = std::min(kRowBlock, hi - b);
+    std::fill(best.begin(), best.end(), INFINITY);
+    std::fill(arg.begin(), arg.end(), 0);
+    for (uint32_t p0 = 0; p0 < np; p0 += kPanelBlock) {
+      const uint32_t p1 = std::min(np, p0 + kPanelBlock);
+      const size_t ld = size_t{p1 - p0} * CentroidPanels::kWidth;
+      L2SqrBlock(x + b * dim, xn + b, nb, cp, p0, p1, d.data(), ld);
+      const uint32_t c0 = p0 * CentroidPanels::kWidth;
+      const uint32_t nc = std::min<uint32_t>(cp.k(), p1 * CentroidPanels::kWidth) - c0;
+      for (size_t i = 0; i < nb; ++i) {
+        const float* di = d.data() + i * ld;
+        for (uint32_t j = 0; j < nc; ++j) {
+          if (di[j] < best[i]) {
+            best[i] = di[j];
+            arg[i] = c0 + j;
+          }
+        }
+      }
+    }
+    for (size_t i = 0; i < nb; ++i) {
+      if (label != nullptr) label[b + i] = arg[i];
+      if (dist != nullptr) dist[b + i] = best[i];
+    }
+  }
+}
+
+// Nearest centroid of all n rows, row blocks split statically over the threads.
+void Nearest(const float* x, const float* xn, size_t n, const CentroidPanels& cp, uint32_t* label,
+             float* dist, unsigned threads) {
+  const size_t blocks = (n + kRowBlock - 1) / kRowBlock;
+  threads = static_cast<unsigned>(std::clamp<size_t>(threads, 1, std::max<size_t>(1, blocks)));
+  OnThreads(threads, [&](unsigned t) {
+    const size_t lo = std::min(n, blocks * t / threads * kRowBlock);
+    const size_t hi = std::min(n, blocks * (t + 1) / threads * kRowBlock);
+    NearestRange(x, xn, lo, hi, cp, label, dist);
+  });
+}
+
+// Lloyd k-means of n points to k centroids (k <= n) appended to `out`: k distinct random points
+// to start, `niter` rounds of nearest-centroid assignment and mean update; an emptied centroid
+// takes over half of a cluster chosen with probability ~ its size (Faiss's rule). Deterministic.
+// max_points_per_centroid: trains on a random subset of k times this many points (0 = all).
 Status RunKMeans(const float* x, size_t n, uint32_t dim, uint32_t k, const KMeansParams& p,
-                 uint64_t salt, std::vector<float>* out, int max_points_per_centroid = 1 << 20) {
+                 uint64_t salt, std::vector<float>* out, size_t max_points_per_centroid = 0,
+                 unsigned threads = 1) {
   if (k == 0 || n == 0) return Status::OK();
   if (k >= n) {  // every point its own centroid
     out->insert(out->end(), x, x + n * dim);
     return Status::OK();
   }
-  try {
-    faiss::ClusteringParameters cp;
-    cp.niter = p.niter;
-    cp.seed = static_cast<int>((p.seed * 0x9E3779B97F4A7C15ull + salt) >> 33);
-    cp.verbose = false;
-    cp.min_points_per_centroid = 1;  // small sub-clusters are normal here: no warnings
-    cp.max_points_per_centroid = max_points_per_centroid;
-    faiss::Clustering clus(static_cast<int>(dim), static_cast<int>(k), cp);
-    faiss::IndexFlatL2 index(static_cast<int>(dim));
-    clus.train(static_cast<faiss::Index::idx_t>(n), x, index);
-    out->insert(out->end(), clus.centroids.begin(), clus.centroids.end());
-  } catch (const std::exception& e) {
-    return Status::Internal("k-means of " + std::to_string(n) + " points to " + std::to_string(k) +
-                            " centroids failed: " + e.what());
+  std::mt19937_64 rng(p.seed * 0x9E3779B97F4A7C15ull + salt);
+  std::vector<float> sub;
+  // Per-thread scratch, reused across calls (see NearestRange); a few MB at most per thread.
+  thread_local std::vector<float> xn, cent;
+  thread_local std::vector<uint32_t> idx, label;
+  thread_local std::vector<double> sum;
+  thread_local std::vector<size_t> cnt;
+  thread_local CentroidPanels cp;
+  if (max_points_per_centroid > 0 && n > max_points_per_centroid * k) {
+    const size_t m = max_points_per_centroid * k;
+    std::vector<uint32_t> pick(n);  // the first level only (large n, once): not kept
+    for (size_t i = 0; i < n; ++i) pick[i] = static_cast<uint32_t>(i);
+    for (size_t i = 0; i < m; ++i) {
+      std::swap(pick[i], pick[i + std::uniform_int_distribution<size_t>(0, n - 1 - i)(rng)]);
+    }
+    pick.resize(m);
+    std::sort(pick.begin(), pick.end());
+    sub.resize(m * dim);
+    for (size_t i = 0; i < m; ++i) {
+      std::copy(x + size_t{pick[i]} * dim, x + (size_t{pick[i]} + 1) * dim, sub.data() + i * dim);
+    }
+    x = sub.data();
+    n = m;
   }
+  xn.resize(n);
+  SquaredNorms(x, n, dim, xn.data());
+  // Initial centroids: k distinct points (partial Fisher-Yates).
+  cent.resize(size_t{k} * dim);
+  {
+    idx.resize(n);
+    for (size_t i = 0; i < n; ++i) idx[i] = static_cast<uint32_t>(i);
+    for (uint32_t i = 0; i < k; ++i) {
+      std::swap(idx[i], idx[i + std::uniform_int_distribution<size_t>(0, n - 1 - i)(rng)]);
+      std::copy(x + size_t{idx[i]} * dim, x + (size_t{idx[i]} + 1) * dim,
+                cent.data() + size_t{i} * dim);
+    }
+  }
+  label.resize(n);
+  sum.resize(size_t{k} * dim);
+  cnt.resize(k);
+  for (int it = 0; it < std::max(1, p.niter); ++it) {
+    cp.Pack(cent.data(), k, dim);
+    Nearest(x, xn.data(), n, cp, label.data(), nullptr, threads);
+    std::fill(sum.begin(), sum.end(), 0.0);
+    std::fill(cnt.begin(), cnt.end(), 0);
+    for (size_t i = 0; i < n; ++i) {
+      double* s = sum.data() + size_t{label[i]} * dim;
+      const float* xi = x + i * dim;
+      for (uint32_t j = 0; j < dim; ++j) s[j] += xi[j];
+      cnt[label[i]]++;
+    }
+    for (uint32_t c = 0; c < k; ++c) {
+      if (cnt[c] == 0) continue;
+      const double inv = 1.0 / static_cast<double>(cnt[c]);
+      for (uint32_t j = 0; j < dim; ++j) {
+        cent[size_t{c} * dim + j] = static_cast<float>(sum[size_t{c} * dim + j] * inv);
+      }
+    }
+    // Empty clusters: split a big one (probability ~ size - 1), nudging both copies apart.
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (uint32_t c = 0; c < k; ++c) {
+      if (cnt[c] != 0) continue;
+      uint32_t from = 0;
+      for (;; from = (from + 1) % k) {
+        const double pr = (static_cast<double>(cnt[from]) - 1.0) / static_cast<double>(n - k);
+        if (u(rng) < pr) break;
+      }
+      float* a = cent.data() + size_t{c} * dim;
+      float* b = cent.data() + size_t{from} * dim;
+      constexpr float kEps = 1.0f / 1024;
+      for (uint32_t j = 0; j < dim; ++j) {
+        const float v = b[j];
+        a[j] = v * (j % 2 == 0 ? 1 + kEps : 1 - kEps);
+        b[j] = v * (j % 2 == 0 ? 1 - kEps : 1 + kEps);
+      }
+      cnt[c] = cnt[from] / 2;
+      cnt[from] -= cnt[c];
+    }
+  }
+  out->insert(out->end(), cent.begin(), cent.end());
   return Status::OK();
 }
 
@@ -67,23 +183,17 @@ void Gather(const float* x, uint32_t dim, const std::vector<uint32_t>& members,
 }  // namespace
 
 Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t k, uint32_t dim,
-                     uint32_t* labels, float* dists) {
+                     uint32_t* labels, float* dists, unsigned threads) {
   if (n == 0) return Status::OK();
-  OneOmpThread one_thread;
-  try {
-    faiss::IndexFlatL2 index(static_cast<int>(dim));
-    index.add(k, centroids);
-    std::vector<faiss::Index::idx_t> lab(n);
-    std::vector<float> dis(n);
-    index.search(static_cast<faiss::Index::idx_t>(n), x, 1, dis.data(), lab.data());
-    for (size_t i = 0; i < n; ++i) {
-      if (labels != nullptr) labels[i] = static_cast<uint32_t>(lab[i]);
-      if (dists != nullptr) dists[i] = dis[i];
-    }
-  } catch (const std::exception& e) {
-    return Status::Internal("nearest-centroid search of " + std::to_string(n) + " points over " +
-                            std::to_string(k) + " centroids failed: " + e.what());
+  if (k == 0 || dim == 0) {
+    return Status::InvalidArgument("nearest-centroid search of " + std::to_string(n) +
+                                   " points needs centroids (k=" + std::to_string(k) +
+                                   ", dim=" + std::to_string(dim) + ")");
   }
+  const CentroidPanels cp(centroids, k, dim);
+  std::vector<float> xn(n);
+  SquaredNorms(x, n, dim, xn.data());
+  Nearest(x, xn.data(), n, cp, labels, dists, threads);
   return Status::OK();
 }
 
@@ -135,7 +245,6 @@ static Status ClusterGroup(const float* x, size_t n, uint32_t dim, const KMeansP
 
 Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
                                         const KMeansParams& p) {
-  OneOmpThread one_thread;
   if (dim == 0 || n == 0 || p.num_centroids == 0) {
     return Status::InvalidArgument(
         "k-means needs points, a dimension and num_centroids > 0 (got n=" + std::to_string(n) +
@@ -146,28 +255,14 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   res.dim = dim;
   // Level 1: about sqrt(k) groups.
   const uint32_t k1 = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(std::sqrt(want))));
-  // The top level needs no more than 256 points per group (Faiss's own default subsampling): at
-  // 10M rows the full sample made this single-threaded step most of the build.
-  VECTORD_RETURN_IF_ERROR(RunKMeans(x, n, dim, k1, p, 1, &res.group_centroids, 256));
+  // The top level needs no more than 256 points per group (Faiss's default subsampling): at 10M
+  // rows the full sample made this step most of the build. Its passes run on all threads.
+  const unsigned threads_all = std::max(1u, p.threads);
+  VECTORD_RETURN_IF_ERROR(RunKMeans(x, n, dim, k1, p, 1, &res.group_centroids, 256, threads_all));
   const uint32_t groups = res.num_groups();
   std::vector<uint32_t> label(n);
-  {
-    // Nearest group of every sample point, in slices on the build threads.
-    const unsigned threads = std::max(1u, p.threads);
-    const size_t slice = (n + threads - 1) / threads;
-    std::vector<Status> st(threads);
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      const size_t lo = std::min(n, t * slice), hi = std::min(n, lo + slice);
-      pool.emplace_back([&, t, lo, hi] {
-        OneOmpThread one;
-        st[t] = AssignNearest(x + lo * dim, hi - lo, res.group_centroids.data(), groups, dim,
-                              label.data() + lo, nullptr);
-      });
-    }
-    for (auto& th : pool) th.join();
-    for (const auto& s : st) VECTORD_RETURN_IF_ERROR(s);
-  }
+  VECTORD_RETURN_IF_ERROR(AssignNearest(x, n, res.group_centroids.data(), groups, dim, label.data(),
+                                        nullptr, threads_all));
   std::vector<std::vector<uint32_t>> members(groups);
   for (size_t i = 0; i < n; ++i) members[label[i]].push_back(static_cast<uint32_t>(i));
 
@@ -177,7 +272,6 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   std::vector<Status> group_status(groups);
   std::atomic<uint32_t> next_group{0};
   auto worker = [&] {
-    OneOmpThread one;  // OpenMP settings are per thread
     std::vector<float> buf, sub;
     std::vector<uint32_t> sub_label;
     for (uint32_t g; (g = next_group.fetch_add(1)) < groups;) {

@@ -1,7 +1,8 @@
 // Hierarchical balanced k-means for the SPANN build: clusters a sample into many small clusters
-// (posting lists) with Faiss k-means (OpenBLAS underneath), top level first, then each top cluster
-// split in proportion to its size, then any cluster above the size limit split again. The top
-// level is kept as a two-level tree over the centroids (index/centroid_graph.h can search it).
+// (posting lists) with our own Lloyd k-means on the blocked distance kernels (index/l2_block.h),
+// top level first, then each top cluster split in proportion to its size, then any cluster above
+// the size limit split again. The top level is kept as a two-level tree over the centroids
+// (index/centroid_graph.h can search it).
 #pragma once
 
 #include <cstddef>
@@ -18,11 +19,11 @@ struct KMeansParams {
   uint32_t num_centroids = 0;
   // Largest cluster allowed, in sample points; bigger clusters are split again. 0 = no limit.
   uint32_t max_cluster_points = 0;
-  // Faiss k-means iterations per level (default 10).
+  // Lloyd iterations per level (default 10).
   int niter = 10;
   uint64_t seed = 1234;
-  // Threads for the second level: top-level groups are clustered in parallel, each with a
-  // single-threaded Faiss k-means. The result does not depend on it. 0 or 1 = one thread.
+  // Threads: the top level's nearest-centroid passes run in row slices, the second level's groups
+  // are clustered in parallel (one thread each). The result does not depend on it. 0 or 1 = one.
   unsigned threads = 1;
 };
 
@@ -38,13 +39,14 @@ struct KMeansResult {
   }
 };
 
-// Clusters n row-major float vectors. Deterministic for a given seed and input (and thread count
-// of the BLAS underneath). Faiss errors come back as Internal naming the level and sizes.
+// Clusters n row-major float vectors. Deterministic for a given seed and input, for any thread
+// count (and the same kernel level, l2_block.h).
 Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
                                         const KMeansParams& params);
 
-// Nearest centroid (squared L2) of each of n vectors; labels/dists may be null. Faiss flat search.
+// Nearest centroid (squared L2, ties to the lower id) of each of n vectors; labels/dists may be
+// null. Blocked kernel (l2_block.h), rows split over `threads` (same result for any count).
 Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t k, uint32_t dim,
-                     uint32_t* labels, float* dists);
+                     uint32_t* labels, float* dists, unsigned threads = 1);
 
 }  // namespace vectord::index

@@ -56,6 +56,9 @@ class CentroidIndex {
   uint32_t dim() const { return dim_; }
   const float* centroid(uint32_t i) const { return centroids_.data() + size_t{i} * dim_; }
   const std::vector<float>& centroids() const { return centroids_; }
+  // kTree only (empty otherwise): group g holds centroids [member_start()[g], member_start()[g+1]).
+  const std::vector<uint32_t>& member_start() const { return member_start_; }
+  const std::vector<float>& group_centroids() const { return group_centroids_; }
   // Bytes held in RAM (centroids, tree, graph).
   size_t MemoryBytes() const;
 

@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "index/balanced_kmeans.h"
+#include "index/centroid_batch.h"
 #include "index/pq.h"
 #include "src/spann_meta.h"
+#include "src/thread_pool.h"
 #include "storage/posting_file.h"
 
 namespace vectord {
@@ -257,7 +259,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
                                                   km.group, km.group_centroids));
   st.seconds_navigation = Since(t);
   const size_t ram_cluster =
-      sample.size() * 4 + size_t{st.sample_rows} * 8 + km.centroids.size() * 4 * 2;
+      sample.size() * 4 + size_t{st.sample_rows} * 12 + km.centroids.size() * 4 * 2;
   km = index::KMeansResult();
 
   // (d) PQ on residuals of (at most 65536) sample rows to their nearest centroid.
@@ -270,7 +272,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
     std::vector<uint32_t> label(tn);
     const float* cents = meta.centroids->centroids().data();
     VECTORD_RETURN_IF_ERROR(
-        index::AssignNearest(sample.data(), tn, cents, lists, dim, label.data(), nullptr));
+        index::AssignNearest(sample.data(), tn, cents, lists, dim, label.data(), nullptr, threads));
     for (size_t i = 0; i < tn; ++i) {
       for (uint32_t j = 0; j < dim; ++j) {
         train[i * dim + j] = sample[i * dim + j] - cents[size_t{label[i]} * dim + j];
@@ -303,6 +305,25 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   index::CentroidSearchParams csp;
   csp.tree_groups = 8;  // assignment wants the true nearest lists: search wider than queries do
   csp.ef = 96;
+  // Tree navigation: rows are searched a chunk at a time by the blocked batch search (the same
+  // lists, computed group by group while each group's centroids are in cache); other kinds row by
+  // row.
+  ThreadPool pool(threads);
+  const index::ParallelForFn parallel_for =
+      [&pool](size_t n, const std::function<void(size_t)>& fn) { pool.ParallelFor(n, fn); };
+  std::unique_ptr<index::BatchTreeSearch> batch;
+  if (index::BatchTreeSearch::Supports(*meta.centroids)) {
+    batch = std::make_unique<index::BatchTreeSearch>(*meta.centroids);
+  }
+  std::vector<float> chunk_f;
+  std::vector<index::CentroidHit> chunk_hits;
+  std::vector<uint32_t> chunk_nhits;
+  // Packed centroid copy, search scratch, the chunk as floats and its lists (docs/spann.md).
+  const size_t ram_batch =
+      !batch ? 0
+             : batch->MemoryBytes() +
+                   index::BatchTreeSearch::ScratchBytes(p.chunk_rows, ncand, csp.tree_groups) +
+                   size_t{p.chunk_rows} * (dim * 4 + ncand * 8 + 4);
 
   auto sort_run = [&]() {
     keys.resize(run_n);
@@ -327,6 +348,17 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
     const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
     chunk.resize(cnt * row_bytes);
     VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
+    if (batch) {
+      constexpr size_t kConvert = 1024;
+      chunk_f.resize(cnt * dim);
+      parallel_for((cnt + kConvert - 1) / kConvert, [&](size_t b) {
+        index::RowsToFloat(chunk.data() + b * kConvert * row_bytes,
+                           std::min<size_t>(kConvert, cnt - b * kConvert), dim, dtype,
+                           chunk_f.data() + b * kConvert * dim);
+      });
+      batch->Search(chunk_f.data(), cnt, ncand, csp.tree_groups, parallel_for, &chunk_hits,
+                    &chunk_nhits);
+    }
     auto work = [&](unsigned ti) {
       std::vector<float> x(dim), resid(dim);
       std::vector<index::CentroidHit> hits;
@@ -339,11 +371,22 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       ap.max_replicas = max_rep;
       for (uint64_t i = b; i < e; ++i) {
         const uint8_t* raw = chunk.data() + i * row_bytes;
-        index::RowsToFloat(raw, 1, dim, dtype, x.data());
-        meta.centroids->Search(x.data(), ncand, csp, &hits);
-        for (size_t h = 0; h < hits.size() && h < 8; ++h) hc[hits[h].id]++;
-        const uint32_t nc = index::SelectReplicas(hits.data(), static_cast<uint32_t>(hits.size()),
-                                                  *meta.centroids, ap, chosen);
+        const float* xr;
+        const index::CentroidHit* hp;
+        uint32_t nh;
+        if (batch) {
+          xr = chunk_f.data() + i * dim;
+          hp = chunk_hits.data() + i * ncand;
+          nh = chunk_nhits[i];
+        } else {
+          index::RowsToFloat(raw, 1, dim, dtype, x.data());
+          meta.centroids->Search(x.data(), ncand, csp, &hits);
+          xr = x.data();
+          hp = hits.data();
+          nh = static_cast<uint32_t>(hits.size());
+        }
+        for (uint32_t h = 0; h < nh && h < 8; ++h) hc[hp[h].id]++;
+        const uint32_t nc = index::SelectReplicas(hp, nh, *meta.centroids, ap, chosen);
         const uint32_t row = static_cast<uint32_t>(first + i);
         for (uint32_t c = 0; c < nc; ++c) {
           const size_t at = out.size();
@@ -354,16 +397,13 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
             std::memcpy(&out[at + 8], raw, row_bytes);
           } else {
             const float* cent = meta.centroids->centroid(chosen[c]);
-            for (uint32_t j = 0; j < dim; ++j) resid[j] = x[j] - cent[j];
+            for (uint32_t j = 0; j < dim; ++j) resid[j] = xr[j] - cent[j];
             meta.pq->Encode(resid.data(), 1, &out[at + 8]);
           }
         }
       }
     };
-    std::vector<std::thread> pool;
-    for (unsigned ti = 1; ti < threads; ++ti) pool.emplace_back(work, ti);
-    work(0);
-    for (auto& th : pool) th.join();
+    parallel_for(threads, [&](size_t ti) { work(static_cast<unsigned>(ti)); });
     for (unsigned ti = 0; ti < threads; ++ti) {
       const auto& recs = thread_recs[ti];
       for (size_t off = 0; off < recs.size(); off += rec) {
@@ -446,7 +486,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
                             size_t{p.chunk_rows} * (row_bytes + max_rep * rec) +  // chunk, records
                             run_cap * (rec + 16) +                                // sort run + keys
                             size_t{lists} * 16;  // posting directory
-  st.ram_formula_bytes = std::max(ram_cluster, ram_assign);
+  st.ram_formula_bytes = std::max(ram_cluster, ram_assign + ram_batch);
 
   nlohmann::json info = {{"layout", index::PostingLayoutName(p.layout)},
                          {"pq_m", m},
