@@ -5,7 +5,8 @@
 //
 //   bench_spann [--base F] [--query F] [--gt F] [--dir D] [--layout pq4|pq8|full] [--rebuild]
 //               [--nav tree|brute|hnsw] [--nprobe 8,16,32] [--eps 0.6] [--rerank 32,64]
-//               [--threads N] [--target N] [--closure 0.15] [--rng 1.0] [--expected-replicas R]
+//               [--threads N] [--build-threads N] [--target N] [--closure 0.15] [--rng 1.0]
+//               [--expected-replicas R]
 //               [--pq-m M] [--csv F] [--navbench]
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
   std::string base, query, gt, dir, csv, layout = "pq4", nav = "tree";
   std::string nprobes = "8,16,32,64", epss = "0.6", reranks = "32,64,128";
   unsigned threads = std::thread::hardware_concurrency() * 2;
+  unsigned build_threads = 0;  // 0 = every hardware thread
   bool rebuild = false, navbench = false;
   uint32_t target = 0, pq_m = 0;
   float closure = -1, rng = -1, expected_replicas = 0;
@@ -170,6 +172,8 @@ int main(int argc, char** argv) {
       reranks = next();
     else if (a == "--threads")
       threads = std::stoul(next());
+    else if (a == "--build-threads")
+      build_threads = std::stoul(next());
     else if (a == "--target")
       target = std::stoul(next());
     else if (a == "--pq-m")
@@ -257,6 +261,11 @@ int main(int argc, char** argv) {
     if (closure >= 0) bp.assign.closure_eps = closure;
     if (rng >= 0) bp.assign.rng_factor = rng;
     if (expected_replicas > 0) bp.expected_replicas = expected_replicas;
+    bp.threads = build_threads;
+    const unsigned build_cores =
+        build_threads != 0 ? build_threads : std::thread::hardware_concurrency();
+    rusage ru0{};
+    getrusage(RUSAGE_SELF, &ru0);
     uint64_t last = 0;
     auto st = BuildSpannIndex(src, dir, bp, [&](uint64_t done, uint64_t total) {
       if (done - last >= total / 10 || done == total) {
@@ -269,9 +278,16 @@ int main(int argc, char** argv) {
     if (!st.ok()) Die(st.status());
     build_s = st->seconds_total;
     build_json = st->ToJson();
-    std::printf("# build: %.1f s, %.0f vectors/s/core (%u cores), RAM formula %.1f MB\n", build_s,
-                src.rows() / build_s / std::thread::hardware_concurrency(),
-                std::thread::hardware_concurrency(), st->ram_formula_bytes / 1048576.0);
+    rusage ru1{};
+    getrusage(RUSAGE_SELF, &ru1);
+    auto secs = [](const timeval& a, const timeval& b) {
+      return double(b.tv_sec - a.tv_sec) + double(b.tv_usec - a.tv_usec) * 1e-6;
+    };
+    std::printf(
+        "# build: %.1f s, %.0f vectors/s/core (%u build threads), RAM formula %.1f MB, "
+        "CPU user %.1f s, system %.1f s\n",
+        build_s, src.rows() / build_s / build_cores, build_cores, st->ram_formula_bytes / 1048576.0,
+        secs(ru0.ru_utime, ru1.ru_utime), secs(ru0.ru_stime, ru1.ru_stime));
     std::printf("# build stats %s\n", build_json.c_str());
   }
   SpannOpenOptions oo;

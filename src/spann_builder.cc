@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
@@ -293,13 +294,21 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   t = Clock::now();
   const size_t rec = 8 + code_bytes;
   const size_t run_cap = std::max<size_t>(1024, p.sort_buffer_bytes / (rec + 16));
-  std::vector<uint8_t> run(run_cap * rec);
+  std::vector<uint8_t> run;
   size_t run_n = 0;
   std::vector<std::pair<uint64_t, uint32_t>> keys;
   std::vector<std::string> run_paths;
   const uint32_t max_rep = std::max<uint32_t>(1, std::min<uint32_t>(p.assign.max_replicas, 8));
   const uint32_t ncand = std::max(p.assign_candidates, max_rep);
-  std::vector<std::vector<uint8_t>> thread_recs(threads);
+  // Per-thread sort buffers (run_cap records in all): each worker appends its rows' records to
+  // its own buffer and, when it is full, sorts it and writes it as a run itself, so building the
+  // runs runs on every thread (runs are merged by (list, row) below: the same file either way).
+  const size_t trun_cap = std::max<size_t>(256, run_cap / threads);
+  std::vector<std::vector<uint8_t>> trun(threads);
+  std::vector<size_t> trun_n(threads, 0);
+  std::vector<uint64_t> trun_entries(threads, 0);
+  std::vector<Status> trun_status(threads);
+  std::mutex run_mu;  // run_paths
   std::vector<std::vector<uint32_t>> thread_hits(threads, std::vector<uint32_t>(lists, 0));
   std::vector<uint8_t> chunk;
   index::CentroidSearchParams csp;
@@ -330,17 +339,32 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
     for (size_t i = 0; i < run_n; ++i) keys[i] = {KeyOf(&run[i * rec]), static_cast<uint32_t>(i)};
     std::sort(keys.begin(), keys.end());
   };
-  auto spill = [&]() -> Status {
-    sort_run();
-    const std::string path = dir + "/spann_sort." + std::to_string(run_paths.size()) + ".tmp";
+  // Sorts `cnt` records at `buf` by (list, row) and writes them as one run file. Thread-safe.
+  auto write_run = [&](const uint8_t* buf, size_t cnt) -> Status {
+    std::vector<std::pair<uint64_t, uint32_t>> order(cnt);
+    for (size_t i = 0; i < cnt; ++i) order[i] = {KeyOf(buf + i * rec), static_cast<uint32_t>(i)};
+    std::sort(order.begin(), order.end());
+    std::string path;
+    {
+      std::lock_guard<std::mutex> l(run_mu);
+      path = dir + "/spann_sort." + std::to_string(run_paths.size()) + ".tmp";
+      run_paths.push_back(path);
+    }
     FILE* f = std::fopen(path.c_str(), "wb");
     if (f == nullptr) return Status::IOError("create '" + path + "': " + std::strerror(errno));
-    run_paths.push_back(path);
     bool ok = true;
-    for (const auto& k : keys) ok = ok && std::fwrite(&run[size_t{k.second} * rec], rec, 1, f) == 1;
+    std::vector<uint8_t> block;
+    const size_t block_recs = std::max<size_t>(1, (1u << 20) / rec);
+    for (size_t i = 0; i < cnt && ok; i += block_recs) {
+      const size_t m = std::min(block_recs, cnt - i);
+      block.resize(m * rec);
+      for (size_t j = 0; j < m; ++j) {
+        std::memcpy(&block[j * rec], buf + size_t{order[i + j].second} * rec, rec);
+      }
+      ok = std::fwrite(block.data(), 1, block.size(), f) == block.size();
+    }
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) return Status::IOError("write '" + path + "' failed");
-    run_n = 0;
     return Status::OK();
   };
 
@@ -363,9 +387,10 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       std::vector<float> x(dim), resid(dim);
       std::vector<index::CentroidHit> hits;
       uint32_t chosen[8];
-      std::vector<uint8_t>& out = thread_recs[ti];
+      std::vector<uint8_t>& out = trun[ti];
+      if (out.size() != trun_cap * rec) out.resize(trun_cap * rec);
+      size_t on = trun_n[ti];
       std::vector<uint32_t>& hc = thread_hits[ti];
-      out.clear();
       const uint64_t b = cnt * ti / threads, e = cnt * (ti + 1) / threads;
       index::AssignParams ap = p.assign;
       ap.max_replicas = max_rep;
@@ -388,9 +413,14 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
         for (uint32_t h = 0; h < nh && h < 8; ++h) hc[hp[h].id]++;
         const uint32_t nc = index::SelectReplicas(hp, nh, *meta.centroids, ap, chosen);
         const uint32_t row = static_cast<uint32_t>(first + i);
+        if (on + nc > trun_cap) {
+          trun_status[ti] = write_run(out.data(), on);
+          on = 0;
+          if (!trun_status[ti].ok()) break;
+        }
+        trun_entries[ti] += nc;
         for (uint32_t c = 0; c < nc; ++c) {
-          const size_t at = out.size();
-          out.resize(at + rec);
+          const size_t at = (on++) * rec;
           std::memcpy(&out[at], &chosen[c], 4);
           std::memcpy(&out[at + 4], &row, 4);
           if (!pq) {
@@ -402,19 +432,28 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
           }
         }
       }
+      trun_n[ti] = on;
     };
     parallel_for(threads, [&](size_t ti) { work(static_cast<unsigned>(ti)); });
-    for (unsigned ti = 0; ti < threads; ++ti) {
-      const auto& recs = thread_recs[ti];
-      for (size_t off = 0; off < recs.size(); off += rec) {
-        if (run_n == run_cap) VECTORD_RETURN_IF_ERROR(spill());
-        std::memcpy(&run[run_n * rec], &recs[off], rec);
-        ++run_n;
-        ++st.entries;
-      }
-    }
+    for (unsigned ti = 0; ti < threads; ++ti) VECTORD_RETURN_IF_ERROR(trun_status[ti]);
     if (progress) progress(first + cnt, n);
     if (p.cancel && p.cancel->load()) return Status::Unavailable("index build cancelled");
+  }
+  // The records left in the thread buffers: more runs, or (nothing spilled) the one in-memory run.
+  for (unsigned ti = 0; ti < threads; ++ti) st.entries += trun_entries[ti];
+  if (!run_paths.empty()) {
+    parallel_for(threads, [&](size_t ti) {
+      if (trun_n[ti] > 0) trun_status[ti] = write_run(trun[ti].data(), trun_n[ti]);
+      std::vector<uint8_t>().swap(trun[ti]);
+    });
+    for (unsigned ti = 0; ti < threads; ++ti) VECTORD_RETURN_IF_ERROR(trun_status[ti]);
+  } else {
+    run.resize(st.entries * rec);
+    for (unsigned ti = 0; ti < threads; ++ti) {
+      std::memcpy(run.data() + run_n * rec, trun[ti].data(), trun_n[ti] * rec);
+      run_n += trun_n[ti];
+      std::vector<uint8_t>().swap(trun[ti]);
+    }
   }
   meta.list_hits.assign(lists, 0);
   for (const auto& hc : thread_hits) {
@@ -437,7 +476,6 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       if (!ws.ok()) break;
     }
   } else {
-    if (run_n > 0) VECTORD_RETURN_IF_ERROR(spill());
     std::vector<uint8_t>().swap(run);
     std::vector<std::pair<uint64_t, uint32_t>>().swap(keys);
     std::vector<std::unique_ptr<RunReader>> readers;
@@ -482,9 +520,10 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   // Build RAM formula: max(clustering phase, assignment phase); docs/spann.md "Build RAM".
   const size_t ram_assign = meta.centroids->MemoryBytes() +
                             (meta.pq ? meta.pq->centroids().size() * 4 : 0) +
-                            size_t{threads} * lists * 4 +                         // probe counters
-                            size_t{p.chunk_rows} * (row_bytes + max_rep * rec) +  // chunk, records
-                            run_cap * (rec + 16) +                                // sort run + keys
+                            size_t{threads} * lists * 4 +       // probe counters
+                            size_t{p.chunk_rows} * row_bytes +  // the chunk read
+                            // per-thread sort buffers + their keys + run-write blocks
+                            run_cap * (rec + 16) + size_t{threads} * (1u << 20) +
                             size_t{lists} * 16;  // posting directory
   st.ram_formula_bytes = std::max(ram_cluster, ram_assign + ram_batch);
 

@@ -23,16 +23,16 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVECTORD_WERROR=ON \
   -DCMAKE_EXE_LINKER_FLAGS='-static-libstdc++ -static-libgcc -Wl,--as-needed' \
   -DCMAKE_C_STANDARD_LIBRARIES='-Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic -lm -lpthread' \
   -DCMAKE_CXX_STANDARD_LIBRARIES='-Wl,-Bstatic -lgfortran -lquadmath -Wl,-Bdynamic -lm -lpthread'
-ninja -C "$build" -j"$jobs" bench_spann bench_io gen_clustered vectorctl
+ninja -C "$build" -j"$jobs" bench_spann bench_io gen_clustered vectorctl bench_kernels
 
 bundle=$build/bundle
 rm -rf "$bundle"
 mkdir -p "$bundle"
-for b in bench/bench_spann bench/bench_io bench/gen_clustered vectorctl; do
+for b in bench/bench_spann bench/bench_io bench/gen_clustered vectorctl bench/bench_kernels; do
   strip -o "$bundle/$(basename $b)" "$build/$b"
 done
 # Shared libraries that are not part of glibc, beside the binaries (LD_LIBRARY_PATH in run_10m.sh).
-for b in "$bundle"/bench_spann "$bundle"/bench_io "$bundle"/gen_clustered "$bundle"/vectorctl; do
+for b in "$bundle"/bench_spann "$bundle"/bench_io "$bundle"/gen_clustered "$bundle"/vectorctl "$bundle"/bench_kernels; do
   ldd "$b" | awk '/=> \//{print $3}'
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
   while read -r so; do cp -L "$so" "$bundle/"; done
@@ -44,6 +44,6 @@ gzip -1 -c "$data/base.bvecs" >"$bundle/sift_base.bvecs.gz"
 # -> 8 + 12 MB); run_10m.sh unpacks them beside the libraries.
 gzip -9 "$bundle/bench_spann" "$bundle/vectorctl"
 cp "$data/query.bvecs" "$bundle/sift_query.bvecs"
-cp bench/device/run_10m.sh "$bundle/"
+cp bench/device/run_10m.sh bench/device/diag_build.sh "$bundle/"
 du -sh "$bundle"
 ls -la "$bundle"
