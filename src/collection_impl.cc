@@ -14,6 +14,7 @@
 #include "index/distance.h"
 #include "index/filter.h"
 #include "index/flat_search.h"
+#include "src/fde_pq.h"
 #include "src/list_summary.h"
 #include "src/query_planner.h"
 #include "src/spann_builder.h"
@@ -273,6 +274,7 @@ Status CollectionImpl::Restore(const Json& catalog) {
     VECTORD_RETURN_IF_ERROR(
         file_->Read(first, n, vectors_.data() + (first - ram_base_) * row_bytes_));
   }
+  if (config_.multivector) MaybeTrainFdePq();  // rebuilt from the FDE rows (src/fde_pq.h)
   live_bits_.assign((rows_ + 63) / 64, 0);
   row_to_id_.assign(rows_, PointId());
   payloads_.assign(rows_, Json());
@@ -528,6 +530,7 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   std::vector<uint8_t>(vectors_.begin() + static_cast<ptrdiff_t>(drop), vectors_.end())
       .swap(vectors_);
   ram_base_ = rows;
+  fde_pq_.reset();  // the FDE PQ stage covers all-RAM collections only
   status_ = "green";
   index_error_.clear();
   std::cerr << "vectord: collection '" << name_ << "': SPANN index over " << rows
@@ -800,6 +803,7 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   if (config_.multivector) {
     token_spans_.insert(token_spans_.end(), mb.spans.begin(), mb.spans.end());
     token_ram_.insert(token_ram_.end(), mb.records.begin(), mb.records.end());
+    AppendFdePq(mb, keep.size());
     if (mb.encoder) {
       fde_ = std::move(mb.encoder);
       muvera_center_ = std::move(mb.center);
@@ -828,6 +832,7 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
     }
   }
   l.unlock();
+  if (config_.multivector) MaybeTrainFdePq();
   MaybeStartBuild();
   return ++op_seq_;
 }

@@ -25,7 +25,10 @@
 namespace vectord {
 namespace index {
 class FdeEncoder;
-}
+class ProductQuantizer;
+}  // namespace index
+
+class FdePq;
 
 class SpannIndex;
 class ListSummaries;
@@ -139,6 +142,8 @@ class CollectionImpl : public Collection {
     std::vector<uint8_t> records;           // the appended records (RAM-resident token sets)
     std::shared_ptr<const index::FdeEncoder> encoder;  // set when this batch fixed the centre
     std::vector<float> center;
+    std::shared_ptr<const index::ProductQuantizer> pq;  // fde_pq_'s encoder when trained
+    std::vector<uint8_t> pq_codes;                      // kept points' PQ codes (pq set)
   };
   // Opens the token files and reconciles them with the vector file (crash recovery); loads the
   // MUVERA centre from the catalog and makes the encoder.
@@ -149,6 +154,17 @@ class CollectionImpl : public Collection {
   // from this batch when the centre is "auto" and not fixed yet).
   Status PrepareMulti(const std::vector<std::vector<uint8_t>>& token_bytes,
                       const std::vector<size_t>& keep, MultiBatch* mb) const;
+  // The FDE PQ stage (src/fde_pq.h). Encodes n stored FDE rows at `fde_rows` with `pq`.
+  void EncodeFdePq(const index::ProductQuantizer& pq, const uint8_t* fde_rows, size_t n,
+                   uint8_t* codes) const;
+  // Under write_mu_ (or at open): trains the PQ (and encodes every row) when the collection has
+  // reached FdePq::TrainRows' next step and its FDE rows are all in RAM.
+  void MaybeTrainFdePq();
+  // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
+  void AppendFdePq(const MultiBatch& mb, size_t n);
+  // The MUVERA candidates (ascending rows) by the PQ scan, re-scored with float16 FDEs. mu_.
+  std::vector<uint32_t> FdePqCandidates(const float* fq, uint32_t cand, const Roaring* allowed,
+                                        QueryExplain* ex) const;
   // Stored token bytes -> floats.
   void DecodeTokens(const uint8_t* src, size_t n_vectors, float* out) const;
   // The query set checked (list shape, size, finite) and unit-normalised for Cosine.
@@ -259,6 +275,9 @@ class CollectionImpl : public Collection {
   std::vector<uint8_t> token_ram_;
   std::shared_ptr<const index::FdeEncoder> fde_;
   std::vector<float> muvera_center_;
+  // The FDE PQ candidate stage over rows [0, rows_) while ram_base_ == 0 (src/fde_pq.h); its
+  // encoder is immutable, the codes grow with each upsert. Guarded by mu_.
+  std::unique_ptr<FdePq> fde_pq_;
 };
 
 }  // namespace vectord

@@ -5,7 +5,9 @@
 // Layout: the collection's vector file holds one row per point: its document FDE (float32,
 // scored by Dot), so the single-vector machinery (exact scan, SPANN build and search, filters,
 // the query planner, the RAM delta) finds candidates unchanged. The token sets live in the
-// TokenStore (tokens.vdt / tokens.vdo), read in one batch per query for re-ranking.
+// TokenStore (tokens.vdt / tokens.vdo), read in one batch per query for re-ranking. While all
+// FDE rows are in RAM, a 4-bit PQ of them (src/fde_pq.h) finds the candidates instead of the exact
+// float16 scan (muvera_config.fde_index).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,8 +15,10 @@
 #include <iostream>
 
 #include "index/chamfer.h"
+#include "index/distance.h"
 #include "index/muvera.h"
 #include "src/collection_impl.h"
+#include "src/fde_pq.h"
 #include "src/query_planner.h"
 
 namespace vectord {
@@ -45,10 +49,18 @@ index::MuveraParams ToParams(const MuveraConfig& c, uint32_t dim, std::vector<fl
 }  // namespace
 
 Json MuveraConfigToJson(const MuveraConfig& c) {
-  return Json{
-      {"k_sim", c.k_sim},         {"d_proj", c.d_proj},         {"r_reps", c.r_reps},
-      {"final_dim", c.final_dim}, {"fill_empty", c.fill_empty}, {"seed", c.seed},
-      {"center", c.center},       {"candidates", c.candidates}, {"max_vectors", c.max_vectors}};
+  return Json{{"k_sim", c.k_sim},
+              {"d_proj", c.d_proj},
+              {"r_reps", c.r_reps},
+              {"final_dim", c.final_dim},
+              {"fill_empty", c.fill_empty},
+              {"seed", c.seed},
+              {"center", c.center},
+              {"candidates", c.candidates},
+              {"max_vectors", c.max_vectors},
+              {"fde_index", c.fde_index},
+              {"fde_pq_m", c.fde_pq_m},
+              {"fde_pq_rescore", c.fde_pq_rescore}};
 }
 
 Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
@@ -84,11 +96,21 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.candidates));
     } else if (k == "max_vectors") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 65536, &c.max_vectors));
+    } else if (k == "fde_index") {
+      if (!v.is_string() || (v != "pq4" && v != "exact")) {
+        return Status::InvalidArgument(
+            "muvera_config.fde_index must be \"pq4\" or \"exact\", got " + v.dump());
+      }
+      c.fde_index = v.get<std::string>();
+    } else if (k == "fde_pq_m") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.fde_pq_m));
+    } else if (k == "fde_pq_rescore") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 64, &c.fde_pq_rescore));
     } else {
       return Status::InvalidArgument(
           "muvera_config: unknown field '" + k +
           "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
-          "max_vectors)");
+          "max_vectors, fde_index, fde_pq_m, fde_pq_rescore)");
     }
   }
   const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;
@@ -106,6 +128,11 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
     return Status::InvalidArgument("muvera_config.max_vectors " + std::to_string(c.max_vectors) +
                                    " x vector size " + std::to_string(dim) +
                                    " exceeds 64 MiB per point");
+  }
+  if (c.fde_pq_m != 0 && MuveraFdeDim(c) % c.fde_pq_m != 0) {
+    return Status::InvalidArgument("muvera_config.fde_pq_m " + std::to_string(c.fde_pq_m) +
+                                   " does not divide the FDE size " +
+                                   std::to_string(MuveraFdeDim(c)));
   }
   if (dim > 0) {
     VECTORD_RETURN_IF_ERROR(index::ValidateMuveraParams(ToParams(c, dim, {})));
@@ -250,6 +277,15 @@ Status CollectionImpl::PrepareMulti(const std::vector<std::vector<uint8_t>>& tok
                                            fde.data() + j * fd, fd, vtype_, false,
                                            mb->fde_bytes.data() + j * row_bytes));
   }
+  {
+    std::shared_lock l(mu_);
+    if (fde_pq_) mb->pq = fde_pq_->encoder();
+  }
+  if (mb->pq) {
+    // PQ codes of the stored (float16) FDEs, as the rebuild at open computes them.
+    mb->pq_codes.resize(mb->pq->code_size() * keep.size());
+    EncodeFdePq(*mb->pq, mb->fde_bytes.data(), keep.size(), mb->pq_codes.data());
+  }
   return Status::OK();
 }
 
@@ -356,6 +392,16 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     const Roaring& r = allowed_ptr ? *allowed_ptr : live_;
     rows.resize(r.cardinality());
     r.toUint32Array(rows.data());
+  } else if (fde_pq_ && ram_base_ == 0 && fde_pq_->rows() == rows_) {
+    ex->multivector = "fde_pq4";
+    ex->plan = SearchPlan::kExactRam;
+    std::vector<float> fq(fde_->fde_dim());
+    fde_->EncodeQuery(q.data(), nq, fq.data());
+    const uint32_t cand =
+        std::max<uint32_t>(static_cast<uint32_t>(k),
+                           req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
+    ex->muvera_candidates = cand;
+    rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
   } else {
     ex->multivector = "fde";
     std::vector<float> fq(fde_->fde_dim());
@@ -372,6 +418,126 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
   }
   ex->chamfer_docs = rows.size();
   return ChamferRows(q.data(), nq, rows, k, &ex->token_pages);
+}
+
+void CollectionImpl::EncodeFdePq(const index::ProductQuantizer& pq, const uint8_t* fde_rows,
+                                 size_t n, uint8_t* codes) const {
+  const size_t chunk = 64;
+  const size_t cs = pq.code_size();
+  pool_->ParallelFor((n + chunk - 1) / chunk, [&](size_t c) {
+    const size_t first = c * chunk, cnt = std::min(chunk, n - first);
+    std::vector<float> x(cnt * vdim_);
+    for (size_t i = 0; i < cnt; ++i) {
+      DecodeElements(fde_rows + (first + i) * row_bytes_, vdim_, vtype_, x.data() + i * vdim_);
+    }
+    FdePq::Encode(pq, x.data(), cnt, codes + first * cs);
+  });
+}
+
+void CollectionImpl::AppendFdePq(const MultiBatch& mb, size_t n) {
+  if (!fde_pq_) return;
+  if (mb.pq != fde_pq_->encoder() || mb.pq_codes.size() != n * fde_pq_->code_size()) {
+    fde_pq_.reset();  // cannot happen under write_mu_; the exact scan serves until retrained
+    return;
+  }
+  fde_pq_->Append(mb.pq_codes.data(), n);
+}
+
+void CollectionImpl::MaybeTrainFdePq() {
+  const MuveraConfig& mc = config_.multivector->muvera;
+  if (mc.fde_index != "pq4") return;
+  std::shared_lock l(mu_);
+  if (ram_base_ != 0) return;  // SPANN serves the indexed rows
+  const uint64_t t = FdePq::TrainRows(rows_);
+  if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t && fde_pq_->rows() == rows_)) return;
+  // Deterministic: a strided sample of rows [0, t) (dead rows too: their bytes never change),
+  // fixed seed. Writers are held off by write_mu_ (or this is the open), so vectors_ is stable.
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t s = static_cast<size_t>(std::min<uint64_t>(FdePq::kSampleRows, t));
+  std::vector<float> sample(s * vdim_);
+  for (size_t i = 0; i < s; ++i) {
+    const uint64_t row = uint64_t{i} * t / s;
+    DecodeElements(vectors_.data() + row * row_bytes_, vdim_, vtype_, sample.data() + i * vdim_);
+  }
+  // One subspace per SimHash bucket (d_proj floats; 4 after a final projection), >= 2 floats.
+  const uint32_t m = mc.fde_pq_m != 0
+                         ? mc.fde_pq_m
+                         : FdePq::AutoM(vdim_, std::max<uint32_t>(2, mc.final_dim ? 4 : mc.d_proj));
+  auto trained = FdePq::Train(vdim_, m, sample.data(), s, t, mc.seed);
+  const double train_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!trained.ok()) {
+    std::cerr << "vectord: collection '" << name_ << "': cannot train the FDE PQ ("
+              << trained.status().ToString() << "); the exact FDE scan serves\n";
+    return;
+  }
+  std::unique_ptr<FdePq> pq = std::move(trained).value();
+  std::vector<uint8_t> codes(rows_ * pq->code_size());
+  EncodeFdePq(*pq->encoder(), vectors_.data(), rows_, codes.data());
+  pq->Append(codes.data(), rows_);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  l.unlock();
+  std::unique_lock w(mu_);
+  fde_pq_ = std::move(pq);
+  std::cerr << "vectord: collection '" << name_ << "': FDE PQ (m " << m << ", " << s
+            << " training rows of the first " << t << ") over " << fde_pq_->rows() << " rows in "
+            << secs << " s (training " << train_s << " s)\n";
+}
+
+std::vector<uint32_t> CollectionImpl::FdePqCandidates(const float* fq, uint32_t cand,
+                                                      const Roaring* allowed,
+                                                      QueryExplain* ex) const {
+  std::vector<float> acc;
+  fde_pq_->Scan(fq, &acc);
+  std::vector<std::pair<float, uint32_t>> sc;
+  if (allowed) {
+    sc.reserve(allowed->cardinality());
+    for (auto it = allowed->begin(); it != allowed->end() && *it < rows_; ++it) {
+      sc.emplace_back(acc[*it], *it);
+    }
+  } else {
+    sc.reserve(live_.cardinality());
+    for (size_t w = 0; w < live_bits_.size(); ++w) {
+      for (uint64_t b = live_bits_[w]; b != 0; b &= b - 1) {
+        const uint32_t r =
+            static_cast<uint32_t>(w * 64 + static_cast<uint64_t>(__builtin_ctzll(b)));
+        sc.emplace_back(acc[r], r);
+      }
+    }
+  }
+  ex->rows_scored = sc.size();
+  auto first = [](const std::pair<float, uint32_t>& a, const std::pair<float, uint32_t>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  const uint32_t rescore = config_.multivector->muvera.fde_pq_rescore;
+  const size_t pool = std::min<size_t>(sc.size(), size_t{cand} * rescore);
+  if (pool < sc.size()) {
+    std::nth_element(sc.begin(), sc.begin() + static_cast<ptrdiff_t>(pool), sc.end(), first);
+    sc.resize(pool);
+  }
+  std::vector<uint32_t> rows;
+  if (pool > cand) {
+    // Re-score the pool with the float16 FDEs; keep the best `cand`.
+    std::vector<index::Neighbor> best(pool);
+    for (size_t i = 0; i < pool; ++i) {
+      const uint32_t r = sc[i].second;
+      best[i] = index::Neighbor{
+          index::IpF32F16(
+              fq, reinterpret_cast<const uint16_t*>(vectors_.data() + size_t{r} * row_bytes_),
+              vdim_),
+          r};
+    }
+    std::nth_element(best.begin(), best.begin() + cand, best.end(),
+                     [](const index::Neighbor& a, const index::Neighbor& b) {
+                       return a.score != b.score ? a.score > b.score : a.row < b.row;
+                     });
+    best.resize(cand);
+    for (const auto& h : best) rows.push_back(h.row);
+  } else {
+    for (const auto& p : sc) rows.push_back(p.second);
+  }
+  std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
+  return rows;
 }
 
 }  // namespace vectord

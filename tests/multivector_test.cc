@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "src/query_planner.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
 
@@ -288,6 +289,151 @@ TEST_F(MultivectorTest, MuveraRecallFloorFiltersDeletesAndRestart) {
   const Doc eq = corpus.MakeQuery(extra);
   SearchRequest req = ToRequest(eq, 1);
   req.muvera_candidates = 1000;  // every document: the exact top-1
+  auto res = c2->Search(req);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->size(), 1u);
+  EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, docs, 1, deleted)[0]);
+}
+
+// From FdePq::kMinRows documents on, the candidates come from the 4-bit PQ of the FDEs (optionally
+// re-scored with the float16 FDEs): recall floors against the model and near the exact FDE scan,
+// filters and deletes respected, scores exact, a restart rebuilds the same codes (identical
+// results), later upserts are encoded with the same quantizer.
+TEST_F(MultivectorTest, PqCandidateStage) {
+  // Config checks for the new fields.
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"fde_index", "ivf"}}, kDim).ok());
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"fde_pq_rescore", 0}}, kDim).ok());
+  {
+    auto bad =
+        ParseMuveraConfig(Json{{"k_sim", 4}, {"d_proj", 8}, {"r_reps", 10}, {"fde_pq_m", 7}}, kDim);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().ToString().find("fde_pq_m 7"), std::string::npos);
+  }
+  // 80 subspaces of 16 floats (auto: 160 of 8): Faiss k-means per subspace is slow under ASan.
+  CollectionConfig cfg = MultiConfig();
+  cfg.multivector->muvera.fde_pq_m = 80;
+  ASSERT_TRUE(db_->CreateCollection("mv", cfg).ok());
+  CollectionConfig rcfg = cfg;
+  rcfg.multivector->muvera.fde_pq_rescore = 3;  // PQ pool of 3x the candidates, re-scored
+  ASSERT_TRUE(db_->CreateCollection("r3", rcfg).ok());
+  CollectionConfig ecfg = MultiConfig();
+  ecfg.multivector->muvera.fde_index = "exact";
+  ASSERT_TRUE(db_->CreateCollection("ex", ecfg).ok());
+  Corpus corpus(5);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 950);
+  std::vector<Doc> queries;
+  for (int t = 0; t < 30; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 61) % docs.size()]));
+  auto mode = [&](Collection& col) {
+    QueryExplain ex;
+    auto r = SearchExplained(col, ToRequest(queries[0], 10), &ex);
+    EXPECT_TRUE(r.ok());
+    return ex.multivector;
+  };
+  EXPECT_EQ(mode(*c), "fde");                  // below the training threshold: exact FDE scan
+  for (uint64_t i = 950; i < 2300; i += 30) {  // crosses 1,000 within a batch
+    std::vector<PointStruct> batch;
+    for (uint64_t j = i; j < std::min<uint64_t>(2300, i + 30); ++j) {
+      docs.push_back(corpus.MakeDoc());
+      batch.push_back(ToPoint(j, docs.back(), Json{{"g", int(j % 4)}}));
+    }
+    ASSERT_TRUE(c->Upsert(std::move(batch), false).ok());
+  }
+  EXPECT_EQ(mode(*c), "fde_pq4");
+
+  auto run = [&](Collection& col, const std::set<uint64_t>& deleted, int group, uint32_t cand,
+                 std::vector<std::vector<ScoredPoint>>* out) {
+    double recall = 0;
+    for (const Doc& q : queries) {
+      SearchRequest req = ToRequest(q, 10);
+      req.muvera_candidates = cand;
+      if (group >= 0) {
+        auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", group}}}}}}}, "");
+        EXPECT_TRUE(f.ok());
+        req.filter = *f;
+      }
+      req.with_payload = true;
+      auto res = col.Search(req);
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (!res.ok()) return 0.0;
+      for (const auto& p : *res) {
+        EXPECT_EQ(deleted.count(p.id.num()), 0u);
+        if (group >= 0) {
+          EXPECT_EQ(p.payload->at("g"), group);
+        }
+        EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
+      }
+      recall += Recall(*res, ModelTopK(q, docs, 10, deleted, group));
+      if (out) out->push_back(*res);
+    }
+    return recall / double(queries.size());
+  };
+  // The exact FDE scan, and the PQ with exact re-scoring, on the same documents.
+  auto e = Coll("ex");
+  auto r3 = Coll("r3");
+  for (size_t i = 0; i < docs.size(); i += 100) {
+    std::vector<PointStruct> batch;
+    for (size_t j = i; j < std::min(docs.size(), i + 100); ++j) {
+      batch.push_back(ToPoint(j, docs[j], Json{{"g", int(j % 4)}}));
+    }
+    ASSERT_TRUE(e->Upsert(batch, false).ok());
+    ASSERT_TRUE(r3->Upsert(std::move(batch), false).ok());
+  }
+  EXPECT_EQ(mode(*e), "fde");
+  EXPECT_EQ(mode(*r3), "fde_pq4");
+  const double r_pq = run(*c, {}, -1, 150, nullptr);
+  const double r_exact = run(*e, {}, -1, 150, nullptr);
+  const double r_rescored = run(*r3, {}, -1, 150, nullptr);
+  std::cout << "MUVERA recall@10 (2,300 docs, 150 candidates): PQ stage " << r_pq
+            << ", PQ + 3x re-scored " << r_rescored << ", exact FDE scan " << r_exact << "\n";
+  EXPECT_GE(r_pq, 0.85);
+  EXPECT_GE(r_pq, r_exact - 0.05);
+  EXPECT_GE(r_rescored, r_exact - 0.03);
+  EXPECT_GE(run(*r3, {}, 2, 150, nullptr), 0.85);
+  EXPECT_GE(run(*r3, {}, -1, 2300, nullptr), 0.999);
+  EXPECT_GE(run(*c, {}, -1, 2300, nullptr), 0.999);  // every document: the exact top-10
+  EXPECT_GE(run(*c, {}, 1, 150, nullptr), 0.85);
+
+  std::set<uint64_t> deleted;
+  PointSelector sel;
+  for (uint64_t i = 0; i < 2300; i += 5) {
+    sel.ids.push_back(PointId::Num(i));
+    deleted.insert(i);
+  }
+  ASSERT_TRUE(c->Delete(sel, true).ok());
+  std::vector<std::vector<ScoredPoint>> before, before_f, after, after_f;
+  EXPECT_GE(run(*c, deleted, -1, 150, &before), 0.85);
+  EXPECT_GE(run(*c, deleted, 3, 150, &before_f), 0.85);
+
+  c.reset();
+  e.reset();
+  r3.reset();
+  Reopen();
+  auto c2 = Coll();
+  EXPECT_EQ(mode(*c2), "fde_pq4");  // rebuilt at open
+  run(*c2, deleted, -1, 150, &after);
+  run(*c2, deleted, 3, 150, &after_f);
+  auto same = [](const std::vector<std::vector<ScoredPoint>>& a,
+                 const std::vector<std::vector<ScoredPoint>>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].size(), b[i].size());
+      for (size_t j = 0; j < a[i].size(); ++j) {
+        EXPECT_EQ(a[i][j].id, b[i][j].id);
+        EXPECT_EQ(a[i][j].score, b[i][j].score);
+      }
+    }
+  };
+  same(before, after);
+  same(before_f, after_f);
+  // A write after the restart is encoded with the same quantizer and found.
+  Doc extra = corpus.MakeDoc();
+  docs.push_back(extra);
+  ASSERT_TRUE(c2->Upsert({ToPoint(2300, extra, Json{{"g", 0}})}, true).ok());
+  EXPECT_EQ(mode(*c2), "fde_pq4");
+  const Doc eq = corpus.MakeQuery(extra);
+  SearchRequest req = ToRequest(eq, 1);
+  req.muvera_candidates = 3000;  // every document: the exact top-1
   auto res = c2->Search(req);
   ASSERT_TRUE(res.ok());
   ASSERT_EQ(res->size(), 1u);

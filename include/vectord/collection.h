@@ -53,6 +53,12 @@ struct MuveraConfig {
   std::string center = "auto";  // SimHash origin: "auto" = mean of the first batch, or "none"
   uint32_t candidates = 200;    // per-query default (params.muvera.candidates)
   uint32_t max_vectors = 1024;  // vectors per point, at most
+  // Candidate stage while the FDE rows are in RAM (no SPANN index yet): "pq4" = a 4-bit
+  // fast-scan PQ of the FDEs (from 1,000 documents on; exact below), its best
+  // candidates * fde_pq_rescore re-scored with the float16 FDEs; "exact" = the float16 scan.
+  std::string fde_index = "pq4";
+  uint32_t fde_pq_m = 0;        // PQ subquantizers (must divide the FDE size); 0 = dims / d_proj
+  uint32_t fde_pq_rescore = 1;  // PQ pool = candidates * this, re-scored exactly; 1 = none
 };
 struct MultivectorConfig {
   std::string comparator = "max_sim";  // the only one Qdrant defines
