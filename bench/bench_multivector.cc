@@ -10,7 +10,8 @@
 //   build/bench/bench_multivector [--data DIR] [--candidates 50,100,200,400,800] [--queries N]
 //       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
 //       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--on-disk] [--dir TMP]
-//       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--no-exact] [--reopen] [--csv FILE]
+//       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--prefilter N] [--no-exact] [--reopen]
+//       [--csv FILE]
 // --fde-index picks the candidate stage below the SPANN threshold (muvera_config.fde_index),
 // --pq-m / --rescore set fde_pq_m / fde_pq_rescore, --no-exact skips the exact Chamfer baseline,
 // --reopen closes and reopens the database after loading (times the open: the PQ is rebuilt).
@@ -47,6 +48,7 @@ struct Args {
   bool on_disk = false;  // token sets read from SSD per query (Qdrant's on_disk)
   std::string fde_index = "pq4";
   uint32_t pq_m = 0, rescore = 1;
+  int prefilter = -1;  // muvera_config.prefilter_vectors; -1 = the default
   bool no_exact = false, reopen = false;
 };
 
@@ -109,6 +111,8 @@ int main(int argc, char** argv) {
       a.fde_index = next();
     } else if (k == "--pq-m") {
       a.pq_m = static_cast<uint32_t>(std::stoul(next()));
+    } else if (k == "--prefilter") {
+      a.prefilter = std::stoi(next());
     } else if (k == "--rescore") {
       a.rescore = static_cast<uint32_t>(std::stoul(next()));
     } else if (k == "--no-exact") {
@@ -167,6 +171,7 @@ int main(int argc, char** argv) {
   mv.muvera.fde_index = a.fde_index;
   mv.muvera.fde_pq_m = a.pq_m;
   mv.muvera.fde_pq_rescore = a.rescore;
+  if (a.prefilter >= 0) mv.muvera.prefilter_vectors = static_cast<uint32_t>(a.prefilter);
   cfg.multivector = mv;
   if (a.spann_threshold > 0) {
     vectord::SpannConfig sc;

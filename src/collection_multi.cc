@@ -60,7 +60,8 @@ Json MuveraConfigToJson(const MuveraConfig& c) {
               {"max_vectors", c.max_vectors},
               {"fde_index", c.fde_index},
               {"fde_pq_m", c.fde_pq_m},
-              {"fde_pq_rescore", c.fde_pq_rescore}};
+              {"fde_pq_rescore", c.fde_pq_rescore},
+              {"prefilter_vectors", c.prefilter_vectors}};
 }
 
 Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
@@ -106,11 +107,13 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.fde_pq_m));
     } else if (k == "fde_pq_rescore") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 64, &c.fde_pq_rescore));
+    } else if (k == "prefilter_vectors") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 65536, &c.prefilter_vectors));
     } else {
       return Status::InvalidArgument(
           "muvera_config: unknown field '" + k +
           "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
-          "max_vectors, fde_index, fde_pq_m, fde_pq_rescore)");
+          "max_vectors, fde_index, fde_pq_m, fde_pq_rescore, prefilter_vectors)");
     }
   }
   const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;
@@ -415,6 +418,35 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     rows.reserve(c.size());
     for (const auto& h : c) rows.push_back(h.row);
     std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
+  }
+  const uint32_t pv = config_.multivector->muvera.prefilter_vectors;
+  const size_t keep = std::max<size_t>(4 * k, rows.size() / 4);
+  if (ex->multivector != "exact" && !config_.on_disk && pv > 0 && nq > pv && keep < rows.size()) {
+    // First pass: Chamfer over pv of the query's vectors ranks the candidates; the best `keep` go
+    // on to the exact Chamfer. The pv vectors are a fixed pseudo-random choice (a Fisher-Yates
+    // shuffle driven by splitmix64), not a stride, which could line up with structure in the set.
+    std::vector<uint32_t> order(nq);
+    for (uint32_t i = 0; i < nq; ++i) order[i] = i;
+    uint64_t state = 0x5EEDC0FFEEull + nq;
+    for (uint32_t i = nq - 1; i > 0; --i) {
+      uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      std::swap(order[i], order[z % (uint64_t{i} + 1)]);
+    }
+    std::sort(order.begin(), order.begin() + pv);
+    std::vector<float> qs(size_t{pv} * config_.dim);
+    for (uint32_t i = 0; i < pv; ++i) {
+      std::copy_n(q.data() + size_t{order[i]} * config_.dim, config_.dim,
+                  qs.data() + size_t{i} * config_.dim);
+    }
+    ex->prefilter_docs = rows.size();
+    VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> part,
+                             ChamferRows(qs.data(), pv, rows, keep, &ex->token_pages));
+    rows.clear();
+    for (const auto& h : part) rows.push_back(h.row);
+    std::sort(rows.begin(), rows.end());
   }
   ex->chamfer_docs = rows.size();
   return ChamferRows(q.data(), nq, rows, k, &ex->token_pages);

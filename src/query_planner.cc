@@ -184,6 +184,7 @@ Json QueryExplain::ToJson() const {
     j["multivector"] = {{"mode", multivector},
                         {"candidates", muvera_candidates},
                         {"chamfer_docs", chamfer_docs},
+                        {"prefilter_docs", prefilter_docs},
                         {"token_pages", token_pages}};
   }
   return j;

@@ -110,6 +110,7 @@ struct QueryExplain {
   std::string multivector;
   uint32_t muvera_candidates = 0;
   uint64_t chamfer_docs = 0, token_pages = 0;
+  uint64_t prefilter_docs = 0;  // candidates ranked by the partial (first-pass) Chamfer
   Json ToJson() const;
 };
 

@@ -640,5 +640,57 @@ TEST_F(MultivectorTest, RamModeChecksEverySetAtLoad) {
   EXPECT_NE(db.status().message().find("tokens.vdt"), std::string::npos);
 }
 
+// Two-pass re-rank (muvera_config.prefilter_vectors): queries with more vectors than the prefilter
+// are first ranked by Chamfer over a strided subset of their vectors; the best quarter gets the
+// exact score. Recall stays near the one-pass re-rank, scores stay exact, explain reports it.
+TEST_F(MultivectorTest, TwoPassRerankKeepsRecall) {
+  CollectionConfig one = MultiConfig();
+  one.multivector->muvera.prefilter_vectors = 0;
+  CollectionConfig two = MultiConfig();
+  two.multivector->muvera.prefilter_vectors = 8;
+  ASSERT_TRUE(db_->CreateCollection("one", one).ok());
+  ASSERT_TRUE(db_->CreateCollection("two", two).ok());
+  Corpus corpus(9);
+  std::vector<Doc> docs;
+  for (int i = 0; i < 600; ++i) {
+    Doc d = corpus.MakeDoc();
+    Doc e = corpus.MakeDoc();  // longer sets: queries of 8-20 vectors
+    d.tokens.insert(d.tokens.end(), e.tokens.begin(), e.tokens.end());
+    d.n += e.n;
+    docs.push_back(d);
+  }
+  for (const char* name : {"one", "two"}) {
+    for (size_t i = 0; i < docs.size(); i += 100) {
+      std::vector<PointStruct> batch;
+      for (size_t j = i; j < i + 100; ++j) batch.push_back(ToPoint(j, docs[j]));
+      ASSERT_TRUE(Coll(name)->Upsert(std::move(batch), true).ok());
+    }
+  }
+  double r_one = 0, r_two = 0;
+  size_t prefiltered = 0;
+  for (int t = 0; t < 30; ++t) {
+    const Doc q = corpus.MakeQuery(docs[(t * 19) % docs.size()]);
+    SearchRequest req = ToRequest(q, 10);
+    req.muvera_candidates = 200;
+    const auto want = ModelTopK(q, docs, 10);
+    auto a = Coll("one")->Search(req);
+    QueryExplain ex;
+    auto b = SearchExplained(*Coll("two"), req, &ex);
+    ASSERT_TRUE(a.ok() && b.ok());
+    r_one += Recall(*a, want);
+    r_two += Recall(*b, want);
+    if (q.n > 8) {
+      EXPECT_EQ(ex.prefilter_docs, 200u);
+      EXPECT_EQ(ex.chamfer_docs, 50u);  // the best quarter of 200 (>= 4 x limit)
+      ++prefiltered;
+    }
+    for (const auto& p : *b) EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
+  }
+  ASSERT_GT(prefiltered, 20u);
+  std::cout << "two-pass re-rank recall@10 " << r_two / 30 << " vs one pass " << r_one / 30 << "\n";
+  EXPECT_GE(r_two / 30, r_one / 30 - 0.05);
+  EXPECT_GE(r_two / 30, 0.85);
+}
+
 }  // namespace
 }  // namespace vectord

@@ -59,6 +59,10 @@ struct MuveraConfig {
   std::string fde_index = "pq4";
   uint32_t fde_pq_m = 0;        // PQ subquantizers (must divide the FDE size); 0 = dims / d_proj
   uint32_t fde_pq_rescore = 1;  // PQ pool = candidates * this, re-scored exactly; 1 = none
+  // Re-rank in two passes when the query has more vectors than this (0 = one pass): Chamfer over
+  // this many of the query's vectors (a fixed pseudo-random choice) ranks the candidates, the best
+  // quarter (at least 4 x limit) get the exact Chamfer. Token sets in RAM only (on_disk: one pass).
+  uint32_t prefilter_vectors = 8;
 };
 struct MultivectorConfig {
   std::string comparator = "max_sim";  // the only one Qdrant defines
