@@ -62,7 +62,9 @@ struct MuveraConfig {
   // Re-rank in two passes when the query has more vectors than this (0 = one pass): Chamfer over
   // this many of the query's vectors (a fixed pseudo-random choice) ranks the candidates, the best
   // quarter (at least 4 x limit) get the exact Chamfer. Token sets in RAM only (on_disk: one pass).
-  uint32_t prefilter_vectors = 8;
+  // Measured on multivec-large (docs/muvera.md): a wash against simply re-ranking fewer
+  // candidates, so off by default.
+  uint32_t prefilter_vectors = 0;
 };
 struct MultivectorConfig {
   std::string comparator = "max_sim";  // the only one Qdrant defines
