@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <new>
 
 #include "index/chamfer.h"
 #include "index/distance.h"
@@ -301,16 +302,23 @@ Result<std::vector<index::Neighbor>> CollectionImpl::ChamferRows(const float* q,
     return a.row < b.row;
   };
   if (!config_.on_disk) {
-    // RAM-resident sets: decode each candidate and score it.
+    // RAM-resident sets: score each candidate in place (float32: the mirror's bytes were written
+    // by memcpy from floats, 4-byte aligned: records start at multiples of 4), else decoded.
     std::vector<float> tok;
+    const bool in_place = config_.datatype == DataType::kFloat32;
     for (uint32_t row : rows) {
       const storage::TokenSpan& sp = token_spans_[row];
-      tok.resize(size_t{sp.count} * config_.dim);
-      DecodeTokens(storage::TokenStore::RecordVectors(token_ram_.data() + sp.offset -
-                                                      storage::TokenStore::kHeaderBytes),
-                   sp.count, tok.data());
-      best.push_back(
-          index::Neighbor{index::Chamfer(q, nq, tok.data(), sp.count, config_.dim), row});
+      const uint8_t* src = storage::TokenStore::RecordVectors(token_ram_.data() + sp.offset -
+                                                              storage::TokenStore::kHeaderBytes);
+      const float* t;
+      if (in_place) {
+        t = std::launder(reinterpret_cast<const float*>(src));
+      } else {
+        tok.resize(size_t{sp.count} * config_.dim);
+        DecodeTokens(src, sp.count, tok.data());
+        t = tok.data();
+      }
+      best.push_back(index::Neighbor{index::Chamfer(q, nq, t, sp.count, config_.dim), row});
     }
     std::sort(best.begin(), best.end(), better);
     if (best.size() > k) best.resize(k);
