@@ -403,29 +403,27 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     const Roaring& r = allowed_ptr ? *allowed_ptr : live_;
     rows.resize(r.cardinality());
     r.toUint32Array(rows.data());
-  } else if (fde_pq_ && ram_base_ == 0 && fde_pq_->rows() == rows_) {
-    ex->multivector = "fde_pq4";
-    ex->plan = SearchPlan::kExactRam;
-    std::vector<float> fq(fde_->fde_dim());
-    fde_->EncodeQuery(q.data(), nq, fq.data());
-    const uint32_t cand =
-        std::max<uint32_t>(static_cast<uint32_t>(k),
-                           req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
-    ex->muvera_candidates = cand;
-    rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
   } else {
-    ex->multivector = "fde";
+    // MUVERA: the query FDE picks `cand` candidate documents from the FDE PQ (all rows in RAM and
+    // encoded) or from the collection's FDE index (exact scan / SPANN).
     std::vector<float> fq(fde_->fde_dim());
     fde_->EncodeQuery(q.data(), nq, fq.data());
     const uint32_t cand =
         std::max<uint32_t>(static_cast<uint32_t>(k),
                            req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
     ex->muvera_candidates = cand;
-    VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> c,
-                             SearchVectors(fq.data(), cand, req, allowed_ptr, ex));
-    rows.reserve(c.size());
-    for (const auto& h : c) rows.push_back(h.row);
-    std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
+    if (fde_pq_ && ram_base_ == 0 && fde_pq_->rows() == rows_) {
+      ex->multivector = "fde_pq4";
+      ex->plan = SearchPlan::kExactRam;
+      rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
+    } else {
+      ex->multivector = "fde";
+      VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> c,
+                               SearchVectors(fq.data(), cand, req, allowed_ptr, ex));
+      rows.reserve(c.size());
+      for (const auto& h : c) rows.push_back(h.row);
+      std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
+    }
   }
   const uint32_t pv = config_.multivector->muvera.prefilter_vectors;
   const size_t keep = std::max<size_t>(4 * k, rows.size() / 4);

@@ -89,17 +89,13 @@ class Reader {
   }
   Result<uint32_t> U32(const char* what) {
     VECTORD_RETURN_IF_ERROR(Need(4, what));
-    uint32_t v;
-    std::memcpy(&v, d_.data() + pos_, 4);
     pos_ += 4;
-    return v;
+    return storage::GetU32(reinterpret_cast<const uint8_t*>(d_.data()) + pos_ - 4);
   }
   Result<uint64_t> U64(const char* what) {
     VECTORD_RETURN_IF_ERROR(Need(8, what));
-    uint64_t v;
-    std::memcpy(&v, d_.data() + pos_, 8);
     pos_ += 8;
-    return v;
+    return storage::GetU64(reinterpret_cast<const uint8_t*>(d_.data()) + pos_ - 8);
   }
   Result<std::string> Bytes(size_t n, const char* what) {
     VECTORD_RETURN_IF_ERROR(Need(n, what));

@@ -50,18 +50,10 @@ class CollectionSpannTest : public ::testing::Test {
     db_ = std::move(db).value();
   }
   std::shared_ptr<Collection> Coll() { return db_->GetCollection("s").value(); }
-  bool WaitGreen(int seconds) {
-    for (int i = 0; i < seconds * 20; ++i) {
-      auto info = Coll()->Info();
-      if (info.status == "green" && info.indexed_vectors_count > 0) return true;
-      if (info.status == "red") {
-        ADD_FAILURE() << "build failed: " << info.index_error;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+  ::testing::AssertionResult WaitGreen(int seconds) {
+    return vectord::testing::WaitForIndex(*Coll(), seconds);
   }
+
   // recall@10 of the default (SPANN) search against params.exact over `queries`.
   double Recall(const std::vector<std::vector<float>>& queries, const FilterPtr& filter = nullptr) {
     size_t hit = 0, total = 0;

@@ -341,14 +341,7 @@ class SummarySpannTest : public ::testing::Test {
         batch.clear();
       }
     }
-    bool green = false;
-    for (int i = 0; i < 2400 && !green; ++i) {
-      auto info = coll->Info();
-      ASSERT_NE(info.status, "red") << info.index_error;
-      green = info.status == "green" && info.indexed_vectors_count > 0;
-      if (!green) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(green);
+    ASSERT_TRUE(testing::WaitForIndex(*coll, 120));
   }
   void TearDown() override {
     SetForcedSearchPlan(std::nullopt);

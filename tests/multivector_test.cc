@@ -177,6 +177,56 @@ class MultivectorTest : public ::testing::Test {
     for (size_t i = 0; i < std::min(k, s.size()); ++i) out.push_back(s[i].second);
     return out;
   }
+  // Mean recall@10 of `queries` on `col` against the model (deleted ids skipped, only payload
+  // group `group` when >= 0) with `cand` MUVERA candidates; checks on the way that no deleted id
+  // and no other group comes back and that every score is the exact Chamfer. The result lists go
+  // to *out when given.
+  static double CheckedRecall(Collection& col, const std::vector<Doc>& queries,
+                              const std::vector<Doc>& docs, const std::set<uint64_t>& deleted,
+                              int group, uint32_t cand,
+                              std::vector<std::vector<ScoredPoint>>* out = nullptr) {
+    double recall = 0;
+    for (const Doc& q : queries) {
+      SearchRequest req = ToRequest(q, 10);
+      req.muvera_candidates = cand;
+      if (group >= 0) {
+        auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", group}}}}}}}, "");
+        EXPECT_TRUE(f.ok());
+        req.filter = *f;
+      }
+      req.with_payload = true;
+      auto res = col.Search(req);
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (!res.ok()) return 0.0;
+      for (const auto& p : *res) {
+        EXPECT_EQ(deleted.count(p.id.num()), 0u);
+        if (group >= 0) {
+          EXPECT_EQ(p.payload->at("g"), group);
+        }
+        // Scores are exact Chamfer whatever the candidate source.
+        EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
+      }
+      recall += Recall(*res, ModelTopK(q, docs, 10, deleted, group));
+      if (out) out->push_back(*res);
+    }
+    return recall / double(queries.size());
+  }
+  // Upserts one more document (id = docs->size()) and checks that a query made from it finds the
+  // model's exact top-1 when every document is a candidate.
+  static void ExpectNewDocFound(Collection& col, Corpus& corpus, std::vector<Doc>* docs,
+                                const std::set<uint64_t>& deleted, Json payload) {
+    const Doc extra = corpus.MakeDoc();
+    const uint64_t id = docs->size();
+    docs->push_back(extra);
+    ASSERT_TRUE(col.Upsert({ToPoint(id, extra, std::move(payload))}, true).ok());
+    const Doc eq = corpus.MakeQuery(extra);
+    SearchRequest req = ToRequest(eq, 1);
+    req.muvera_candidates = static_cast<uint32_t>(docs->size() + 1000);
+    auto res = col.Search(req);
+    ASSERT_TRUE(res.ok());
+    ASSERT_EQ(res->size(), 1u);
+    EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, *docs, 1, deleted)[0]);
+  }
   static double Recall(const std::vector<ScoredPoint>& got, const std::vector<uint64_t>& want) {
     std::set<uint64_t> w(want.begin(), want.end());
     size_t hit = 0;
@@ -232,30 +282,7 @@ TEST_F(MultivectorTest, MuveraRecallFloorFiltersDeletesAndRestart) {
   for (int t = 0; t < 40; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 37) % docs.size()]));
 
   auto run = [&](Collection& col, const std::set<uint64_t>& deleted, int group, uint32_t cand) {
-    double recall = 0;
-    for (const Doc& q : queries) {
-      SearchRequest req = ToRequest(q, 10);
-      req.muvera_candidates = cand;
-      if (group >= 0) {
-        auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", group}}}}}}}, "");
-        EXPECT_TRUE(f.ok());
-        req.filter = *f;
-      }
-      req.with_payload = true;
-      auto res = col.Search(req);
-      EXPECT_TRUE(res.ok()) << res.status().ToString();
-      if (!res.ok()) return 0.0;
-      for (const auto& p : *res) {
-        EXPECT_EQ(deleted.count(p.id.num()), 0u);
-        if (group >= 0) {
-          EXPECT_EQ(p.payload->at("g"), group);
-        }
-        // Scores are exact Chamfer whatever the candidate source.
-        EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
-      }
-      recall += Recall(*res, ModelTopK(q, docs, 10, deleted, group));
-    }
-    return recall / double(queries.size());
+    return CheckedRecall(col, queries, docs, deleted, group, cand);
   };
   const double r_small = run(*c, {}, -1, 30);
   const double r_large = run(*c, {}, -1, 150);
@@ -283,16 +310,7 @@ TEST_F(MultivectorTest, MuveraRecallFloorFiltersDeletesAndRestart) {
   EXPECT_EQ(c2->Info().points_count, 400u);
   EXPECT_DOUBLE_EQ(run(*c2, deleted, -1, 150), before);  // same centre, same encodings
   // Writes after the restart use the same encoder.
-  Doc extra = corpus.MakeDoc();
-  docs.push_back(extra);
-  ASSERT_TRUE(c2->Upsert({ToPoint(600, extra)}, true).ok());
-  const Doc eq = corpus.MakeQuery(extra);
-  SearchRequest req = ToRequest(eq, 1);
-  req.muvera_candidates = 1000;  // every document: the exact top-1
-  auto res = c2->Search(req);
-  ASSERT_TRUE(res.ok());
-  ASSERT_EQ(res->size(), 1u);
-  EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, docs, 1, deleted)[0]);
+  ExpectNewDocFound(*c2, corpus, &docs, deleted, Json());
 }
 
 // From FdePq::kMinRows documents on, the candidates come from the 4-bit PQ of the FDEs (optionally
@@ -343,30 +361,7 @@ TEST_F(MultivectorTest, PqCandidateStage) {
 
   auto run = [&](Collection& col, const std::set<uint64_t>& deleted, int group, uint32_t cand,
                  std::vector<std::vector<ScoredPoint>>* out) {
-    double recall = 0;
-    for (const Doc& q : queries) {
-      SearchRequest req = ToRequest(q, 10);
-      req.muvera_candidates = cand;
-      if (group >= 0) {
-        auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", group}}}}}}}, "");
-        EXPECT_TRUE(f.ok());
-        req.filter = *f;
-      }
-      req.with_payload = true;
-      auto res = col.Search(req);
-      EXPECT_TRUE(res.ok()) << res.status().ToString();
-      if (!res.ok()) return 0.0;
-      for (const auto& p : *res) {
-        EXPECT_EQ(deleted.count(p.id.num()), 0u);
-        if (group >= 0) {
-          EXPECT_EQ(p.payload->at("g"), group);
-        }
-        EXPECT_NEAR(p.score, ChamferModel(q, docs[p.id.num()]), 1e-4);
-      }
-      recall += Recall(*res, ModelTopK(q, docs, 10, deleted, group));
-      if (out) out->push_back(*res);
-    }
-    return recall / double(queries.size());
+    return CheckedRecall(col, queries, docs, deleted, group, cand, out);
   };
   // The exact FDE scan, and the PQ with exact re-scoring, on the same documents.
   auto e = Coll("ex");
@@ -427,17 +422,8 @@ TEST_F(MultivectorTest, PqCandidateStage) {
   same(before, after);
   same(before_f, after_f);
   // A write after the restart is encoded with the same quantizer and found.
-  Doc extra = corpus.MakeDoc();
-  docs.push_back(extra);
-  ASSERT_TRUE(c2->Upsert({ToPoint(2300, extra, Json{{"g", 0}})}, true).ok());
+  ExpectNewDocFound(*c2, corpus, &docs, deleted, Json{{"g", 0}});
   EXPECT_EQ(mode(*c2), "fde_pq4");
-  const Doc eq = corpus.MakeQuery(extra);
-  SearchRequest req = ToRequest(eq, 1);
-  req.muvera_candidates = 3000;  // every document: the exact top-1
-  auto res = c2->Search(req);
-  ASSERT_TRUE(res.ok());
-  ASSERT_EQ(res->size(), 1u);
-  EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, docs, 1, deleted)[0]);
 }
 
 TEST_F(MultivectorTest, SpannOverFdes) {
@@ -445,13 +431,7 @@ TEST_F(MultivectorTest, SpannOverFdes) {
   Corpus corpus(3);
   auto c = Coll();
   std::vector<Doc> docs = Fill(*c, corpus, 800);
-  bool green = false;
-  for (int i = 0; i < 600 && !green; ++i) {
-    auto info = c->Info();
-    green = info.status == "green" && info.indexed_vectors_count > 0;
-    if (!green) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(green) << c->Info().status << " " << c->Info().index_error;
+  ASSERT_TRUE(testing::WaitForIndex(*c, 60));
   double recall = 0;
   for (int t = 0; t < 30; ++t) {
     const Doc q = corpus.MakeQuery(docs[(t * 29) % docs.size()]);

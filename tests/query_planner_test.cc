@@ -64,14 +64,7 @@ class QueryPlannerTest : public ::testing::Test {
       }
     };
     upsert(0, kRows);
-    bool green = false;
-    for (int i = 0; i < 2400 && !green; ++i) {
-      auto info = coll->Info();
-      ASSERT_NE(info.status, "red") << info.index_error;
-      green = info.status == "green" && info.indexed_vectors_count > 0;
-      if (!green) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(green);
+    ASSERT_TRUE(testing::WaitForIndex(*coll, 120));
     upsert(kRows, kRows + kDelta);
   }
   static void TearDownTestSuite() {

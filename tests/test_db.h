@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "vectord/database.h"
 
@@ -47,6 +49,23 @@ inline CollectionConfig SpannU8Config(uint32_t dim, uint64_t threshold,
   if (nprobe) sc.nprobe = *nprobe;
   cfg.spann = sc;
   return cfg;
+}
+
+// Waits up to `seconds` for the collection's SPANN index: success once it is green with indexed
+// vectors; failure at once when the build fails (status red, with its error), or at the deadline.
+inline ::testing::AssertionResult WaitForIndex(Collection& c, int seconds) {
+  for (int i = 0; i < seconds * 20; ++i) {
+    const CollectionInfo info = c.Info();
+    if (info.status == "green" && info.indexed_vectors_count > 0) {
+      return ::testing::AssertionSuccess();
+    }
+    if (info.status == "red") {
+      return ::testing::AssertionFailure() << "index build failed: " << info.index_error;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return ::testing::AssertionFailure()
+         << "no index after " << seconds << " s (status " << c.Info().status << ")";
 }
 
 }  // namespace vectord::testing
