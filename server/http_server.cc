@@ -306,11 +306,13 @@ HttpServer::HttpServer(Api* api, Metrics* metrics, HttpServerOptions options)
     : api_(api),
       metrics_(metrics),
       options_(std::move(options)),
-      acceptor_(ioc_),
+      // The acceptor, the signal set and the shutdown timer share one strand: with several I/O
+      // threads, the accept loop and BeginShutdown (which closes the acceptor) must not overlap.
+      acceptor_(net::make_strand(ioc_)),
       compute_(options_.compute_threads ? options_.compute_threads
                                         : std::max(1u, std::thread::hardware_concurrency())),
-      signals_(ioc_),
-      shutdown_timer_(ioc_),
+      signals_(acceptor_.get_executor()),
+      shutdown_timer_(acceptor_.get_executor()),
       shared_(std::make_shared<Shared>()) {
   shared_->api = api_;
   shared_->metrics = metrics_;
@@ -368,7 +370,7 @@ void HttpServer::Run(bool handle_signals) {
 }
 
 void HttpServer::Stop() {
-  net::post(ioc_, [this] { BeginShutdown(); });
+  net::post(acceptor_.get_executor(), [this] { BeginShutdown(); });
 }
 
 void HttpServer::BeginShutdown() {
