@@ -266,7 +266,8 @@ int main(int argc, char** argv) {
   if (calibrate) {
     // time = fixed + slope * x, least squares, x = matching rows (brute force) or lists read
     // (SPANN filtered), over the angle filters (matches spread over the whole vector file).
-    for (SearchPlan p : {SearchPlan::kBruteForce, SearchPlan::kSpannFiltered}) {
+    for (SearchPlan p :
+         {SearchPlan::kBruteForce, SearchPlan::kSpannFiltered, SearchPlan::kCodeScan}) {
       SetForcedSearchPlan(p);
       // Per filter: medians of x and of time (robust to the shared machine's outliers); the fit
       // goes through the per-filter medians.
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
           if (!SearchExplained(*coll, req, &ex).ok()) return Fail("search failed");
           if (ex.fallback) continue;
           xs.push_back(p == SearchPlan::kBruteForce ? double(ex.rows_scored)
+                       : p == SearchPlan::kCodeScan ? double(ex.code_rows)
                                                     : double(ex.lists_probed));
           ys.push_back(ex.us_search);
         }
@@ -303,7 +305,7 @@ int main(int argc, char** argv) {
       const double slope = (m * sxy - sx * sy) / std::max(1e-9, m * sxx - sx * sx);
       const double fixed = (sy - slope * sx) / m;
       std::printf("calibrate %-15s fixed_us %8.2f  per_%s_us %8.4f\n", SearchPlanName(p), fixed,
-                  p == SearchPlan::kBruteForce ? "row" : "list", slope);
+                  p == SearchPlan::kSpannFiltered ? "list" : "row", slope);
     }
     SetForcedSearchPlan(std::nullopt);
     return 0;

@@ -32,6 +32,8 @@ Json SpannConfigToJson(const SpannConfig& c) {
               {"closure_eps", c.closure_eps},
               {"rng_factor", c.rng_factor},
               {"cache_bytes", c.cache_bytes},
+              {"row_codes", c.row_codes},
+              {"row_code_bytes", c.row_code_bytes},
               {"nprobe", c.nprobe},
               {"eps", c.eps},
               {"rerank", c.rerank}};
@@ -74,6 +76,14 @@ Result<SpannConfig> ParseSpannConfig(const Json& j) {
       VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 10, &c.rng_factor));
     } else if (k == "cache_bytes") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, uint64_t{1} << 40, &c.cache_bytes));
+    } else if (k == "row_codes") {
+      if (!v.is_string() || (v != "auto" && v != "on" && v != "off")) {
+        return Status::InvalidArgument(
+            "spann_config.row_codes must be \"auto\", \"on\" or \"off\"");
+      }
+      c.row_codes = v.get<std::string>();
+    } else if (k == "row_code_bytes") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 256, &c.row_code_bytes));
     } else if (k == "nprobe") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.nprobe));
     } else if (k == "eps") {
@@ -453,6 +463,13 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   bp.assign.rng_factor = sc.rng_factor;
   bp.threads = std::max(1u, pool_->size() > 1 ? pool_->size() - 1 : 1u);
   bp.sort_buffer_bytes = size_t{64} << 20;
+  bool has_payload_index;
+  {
+    std::shared_lock l(mu_);
+    has_payload_index = !indexes_.List().empty();
+  }
+  bp.row_code_bytes =
+      sc.row_codes == "on" || (sc.row_codes == "auto" && has_payload_index) ? sc.row_code_bytes : 0;
   bp.cancel = &cancel_build_;
   std::error_code ec;
   std::filesystem::remove_all(idx_dir, ec);
@@ -1289,6 +1306,8 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
       in.mean_list_entries = spann_->MeanListEntries();
       in.mean_list_pages = spann_->MeanListPages();
       in.num_lists = spann_->num_lists();
+      const RowCodes* row_codes = spann_->row_codes();
+      in.row_codes = row_codes != nullptr && row_codes->rows() >= ram_base_;
       // Vector file pages brute force would read: counted when the matches are few enough to
       // walk (a few ns each), else estimated by the planner.
       const uint64_t rec = uint64_t{row_bytes_} + 4;
@@ -1339,10 +1358,13 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
         if (choice.pool_factor == 1 && *forced == SearchPlan::kSpannWidePool) {
           choice.first_lists = sp.nprobe;
         }
+        if (*forced == SearchPlan::kCodeScan && !in.row_codes)
+          choice.plan = SearchPlan::kBruteForce;
       }
       ex->plan = choice.plan;
       ex->est_brute_us = choice.est_brute_us;
       ex->est_spann_us = choice.est_spann_us;
+      ex->est_code_us = choice.est_code_us;
       const size_t want = std::min<uint64_t>(k, in.matches);
       if (choice.plan == SearchPlan::kSpannFiltered) {
         SpannAdaptiveParams ap;
@@ -1377,6 +1399,16 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
         sp.rerank = static_cast<uint32_t>(std::ceil(sp.rerank * choice.pool_factor));
         VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
         ex->rounds = 1;
+      } else if (choice.plan == SearchPlan::kCodeScan) {
+        // Every matching row scored from its code in RAM; the best R re-ranked with exact
+        // distances read in one O_DIRECT batch.
+        std::vector<std::pair<float, uint32_t>> best;
+        row_codes->BestRows(q.data(), *allowed_ptr, ram_base_,
+                            std::max<size_t>(choice.code_rerank, want), &best, &ex->code_rows);
+        Roaring chosen;
+        for (const auto& b : best) chosen.add(b.second);
+        VECTORD_ASSIGN_OR_RETURN(
+            hits, BruteForceRows(q.data(), k, chosen, &ex->rows_scored, &st.pages_read));
       }
       if (choice.plan == SearchPlan::kBruteForce || hits.size() < want) {
         // Brute force, or the SPANN plans found fewer than k matches: finish exactly.

@@ -407,36 +407,12 @@ Status ListSummaries::Write(const std::string& path, const Roaring& dirty) const
   PutU32(&s, storage::Crc32c(0, s.data(), s.size()));
   PutU32(&s, 0);  // pad: the file is a multiple of 4 bytes plus the size field
 
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return storage::ErrnoStatus(tmp, "create");
-  Status st = storage::PwriteAll(fd, s.data(), s.size(), 0, tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = storage::ErrnoStatus(tmp, "fsync");
-  ::close(fd);
-  if (!st.ok()) return st;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return storage::ErrnoStatus(path, "rename");
-  return Status::OK();
+  return storage::WriteFileAtomic(path, s);
 }
 
 Result<std::unique_ptr<ListSummaries>> ListSummaries::Read(const std::string& path,
                                                            uint32_t num_lists) {
-  std::string data;
-  {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return Status::NotFound("list summary file '" + path + "' is missing");
-      return storage::ErrnoStatus(path, "open");
-    }
-    struct stat sb;
-    if (::fstat(fd, &sb) != 0) {
-      ::close(fd);
-      return storage::ErrnoStatus(path, "stat");
-    }
-    data.resize(static_cast<size_t>(sb.st_size));
-    Status st = storage::PreadAll(fd, data.data(), data.size(), 0, path);
-    ::close(fd);
-    VECTORD_RETURN_IF_ERROR(st);
-  }
+  VECTORD_ASSIGN_OR_RETURN(std::string data, storage::ReadWholeFile(path, "list summary file"));
   auto bad = [&](const std::string& what) {
     return Status::Corruption("list summary file '" + path + "': " + what);
   };

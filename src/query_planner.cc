@@ -66,6 +66,8 @@ const char* SearchPlanName(SearchPlan p) {
       return "spann_filtered";
     case SearchPlan::kSpannWidePool:
       return "spann_wide_pool";
+    case SearchPlan::kCodeScan:
+      return "code_scan";
   }
   return "unknown";
 }
@@ -106,6 +108,15 @@ const PlannerCosts& DefaultPlannerCosts() {
       // lists bounds the tail queries that the stopping rule would keep reading.
       /*max_list_factor=*/8.0,
       /*batch_distance_round=*/true,
+      // Plan (d): see CODE_SCAN_CALIBRATION below.
+      /*code_fixed_us=*/25.0,
+      /*code_row_us=*/0.004,
+      // Re-rank size from `bench_pq_recall --configs 8:8,8:16,8:32` on mate/sift: recall@10 of
+      // the best R of all 258k rows by their codes, re-ranked exactly: 8 bytes R 50 / 100 / 200:
+      // 0.842 / 0.930 / 0.975; 16 bytes: 0.969 / 0.992 / 0.999; 32 bytes: 0.999 at 50. A filter
+      // correlated with the query (image) leaves as many close competitors as no filter does, so
+      // R does not shrink with the selectivity (8 bytes, R = 400 s: image 1% recall 0.84).
+      /*code_rerank_factor=*/6.0,
   };
   return c;
 }
@@ -133,6 +144,18 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   out.est_lists = static_cast<uint32_t>(std::ceil(lists));
   // The adaptive search reads its first round, then at least one check round.
   out.est_spann_us = c.spann_fixed_us + c.list_us * lists * (1 + c.check_factor);
+  // Plan (d): the codes of every match, then R exact rows.
+  if (in.row_codes) {
+    const double k = std::max<uint32_t>(1, in.k);
+    const double r = std::min(m, std::ceil(c.code_rerank_factor * k));
+    out.code_rerank = static_cast<uint32_t>(r);
+    out.est_code_us = c.code_fixed_us + c.code_row_us * m + c.brute_page_us * r;
+  }
+  // Plan (d) when it beats `other` (and the exact brute force).
+  auto code_wins = [&](double other) {
+    return in.row_codes && out.code_rerank < in.matches && out.est_code_us < other &&
+           out.est_code_us < out.est_brute_us;
+  };
   if (in.matches == 0 || in.num_lists == 0 || (in.summaries && in.candidate_lists == 0)) {
     out.plan = SearchPlan::kBruteForce;
     return out;
@@ -143,6 +166,11 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
     out.est_spann_us = c.spann_fixed_us + c.list_us * out.first_lists;
     out.plan =
         out.est_brute_us < out.est_spann_us ? SearchPlan::kBruteForce : SearchPlan::kSpannWidePool;
+    if (code_wins(out.est_spann_us)) out.plan = SearchPlan::kCodeScan;
+    return out;
+  }
+  if (code_wins(out.est_spann_us)) {
+    out.plan = SearchPlan::kCodeScan;
     return out;
   }
   if (out.est_brute_us <= out.est_spann_us) {
@@ -177,6 +205,8 @@ Json QueryExplain::ToJson() const {
             {"fallback", fallback},
             {"est_brute_force_us", est_brute_us},
             {"est_spann_us", est_spann_us},
+            {"est_code_scan_us", est_code_us},
+            {"code_rows", code_rows},
             {"select_us", us_select},
             {"search_us", us_search}};
   if (filtered) j["count_source"] = count_source;

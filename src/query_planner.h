@@ -29,8 +29,9 @@ enum class SearchPlan : uint8_t {
   kBruteForce = 3,     // (a) exact distances to the matching rows only, read in runs
   kSpannFiltered = 4,  // (b) SPANN, filter in the scan, lists read in rounds (SearchAdaptive)
   kSpannWidePool = 5,  // (c) SPANN with nprobe / rerank scaled by 1 / selectivity
+  kCodeScan = 6,       // (d) the matching rows' PQ codes in RAM, best R re-ranked exactly
 };
-inline constexpr int kNumSearchPlans = 6;
+inline constexpr int kNumSearchPlans = 7;
 const char* SearchPlanName(SearchPlan p);
 
 // Costs of this machine, microseconds, from `bench_filtered --calibrate` (see query_planner.cc).
@@ -55,6 +56,12 @@ struct PlannerCosts {
   // plan (b): SpannAdaptiveParams::batch_distance_round (read what the distance rule still needs
   // in one round)
   bool batch_distance_round;
+  // Plan (d), per query: code_fixed_us + code_row_us * m for m matching rows scored from their
+  // codes, + brute_page_us per re-ranked row (a random page each). It re-ranks
+  // R = min(m, code_rerank_factor * k) rows.
+  double code_fixed_us;
+  double code_row_us;
+  double code_rerank_factor;
 };
 const PlannerCosts& DefaultPlannerCosts();
 
@@ -74,6 +81,8 @@ struct PlanInput {
   // the num_lists lists may hold matches; the matches are taken to be spread over those.
   bool summaries = false;
   uint32_t candidate_lists = 0;
+  // Plan (d) is possible: the SPANN index keeps a PQ code per row in RAM (src/row_codes.h).
+  bool row_codes = false;
 };
 
 struct PlanChoice {
@@ -85,6 +94,8 @@ struct PlanChoice {
   uint32_t max_lists = 0;    // plan (b): list budget (past it: fall back to brute force)
   uint32_t check_lists = 0;  // plan (b): lists of each check round once k matches are found
   double pool_factor = 1;    // plan (c): nprobe and rerank multiplier
+  double est_code_us = 0;    // plan (d) (0 when not possible)
+  uint32_t code_rerank = 0;  // plan (d): rows re-ranked exactly
 };
 PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& costs = DefaultPlannerCosts());
 
@@ -97,7 +108,8 @@ struct QueryExplain {
   std::string count_source;
   uint64_t matches = 0;    // exact number of live rows matching the filter (all rows if none)
   double selectivity = 1;  // matches / live rows
-  double est_brute_us = 0, est_spann_us = 0;
+  double est_brute_us = 0, est_spann_us = 0, est_code_us = 0;
+  uint64_t code_rows = 0;  // plan (d): rows scored from their codes (those re-ranked: rows_scored)
   uint32_t lists_probed = 0;
   uint32_t candidate_lists = 0;  // lists the summaries leave for the filter (all without them)
   uint32_t rounds = 0;
@@ -124,7 +136,8 @@ uint64_t SearchPlanCount(SearchPlan p);
 // Appends `vectord_query_plan_total{plan="..."} n` lines (Prometheus text format).
 void AppendSearchPlanMetrics(std::string* out);
 
-// Tests and calibration only: forces a plan among kBruteForce / kSpannFiltered / kSpannWidePool
+// Tests and calibration only: forces a plan among kBruteForce / kSpannFiltered / kSpannWidePool /
+// kCodeScan (the last only where the index has row codes)
 // for filtered searches on SPANN collections (nullopt = the planner decides). Process-wide.
 void SetForcedSearchPlan(std::optional<SearchPlan> p);
 std::optional<SearchPlan> ForcedSearchPlan();

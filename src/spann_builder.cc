@@ -21,6 +21,7 @@
 #include "index/balanced_kmeans.h"
 #include "index/centroid_batch.h"
 #include "index/pq.h"
+#include "src/row_codes.h"
 #include "src/spann_meta.h"
 #include "src/thread_pool.h"
 #include "storage/posting_file.h"
@@ -137,6 +138,8 @@ std::string SpannBuildStats::ToJson() const {
                       {"posting_pages", posting_pages},
                       {"posting_file_bytes", posting_file_bytes},
                       {"centroid_file_bytes", centroid_file_bytes},
+                      {"row_code_file_bytes", row_code_file_bytes},
+                      {"row_code_bytes", row_code_bytes},
                       {"sort_runs", sort_runs},
                       {"sample_rows", sample_rows},
                       {"ram_formula_bytes", ram_formula_bytes},
@@ -147,6 +150,7 @@ std::string SpannBuildStats::ToJson() const {
                       {"seconds_pq", seconds_pq},
                       {"seconds_assign", seconds_assign},
                       {"seconds_write", seconds_write},
+                      {"seconds_row_codes", seconds_row_codes},
                       {"seconds_total", seconds_total}};
   return j.dump();
 }
@@ -527,6 +531,26 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
                             size_t{lists} * 16;  // posting directory
   st.ram_formula_bytes = std::max(ram_cluster, ram_assign + ram_batch);
 
+  st.seconds_write = Since(t);
+
+  // (g) Row codes for the filtered code scan (src/row_codes.h).
+  t = Clock::now();
+  const std::string codes_path = dir + "/" + kRowCodesFile;
+  std::remove(codes_path.c_str());
+  if (const uint32_t cm = RowCodeSubquantizers(dim, p.row_code_bytes); cm != 0 && n >= 256) {
+    VECTORD_ASSIGN_OR_RETURN(auto codes,
+                             RowCodes::Build(src, p.metric, cm, p.seed, threads, p.cancel));
+    VECTORD_RETURN_IF_ERROR(codes->Write(codes_path));
+    struct stat cs;
+    if (::stat(codes_path.c_str(), &cs) == 0) st.row_code_file_bytes = cs.st_size;
+    st.row_code_bytes = cm;
+    // This phase holds every row's code (what the index keeps resident when serving) plus one
+    // chunk per thread as read and as floats.
+    st.ram_formula_bytes = std::max<uint64_t>(
+        st.ram_formula_bytes, n * cm + uint64_t{threads} * 8192 * (row_bytes + size_t{dim} * 4));
+  }
+  st.seconds_row_codes = Since(t);
+
   nlohmann::json info = {{"layout", index::PostingLayoutName(p.layout)},
                          {"pq_m", m},
                          {"navigation", index::CentroidIndexKindName(p.navigation)},
@@ -537,7 +561,6 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
                          {"max_replicas", max_rep},
                          {"assign_candidates", ncand},
                          {"seed", p.seed}};
-  st.seconds_write = Since(t);
   st.seconds_total = Since(t_start);
   st.peak_rss_bytes = PeakRssBytes();
   info["stats"] = nlohmann::json::parse(st.ToJson());

@@ -49,6 +49,9 @@ struct SpannBuildParams {
   // External-sort run buffer (bytes, default 256 MiB) and rows read per chunk (default 16384).
   size_t sort_buffer_bytes = size_t{256} << 20;
   uint32_t chunk_rows = 16384;
+  // Bytes of the 8-bit PQ code kept in RAM per row for the filtered code scan (src/row_codes.h;
+  // rounded down to a divisor of dim; 0 = none, the default here: collections decide).
+  uint32_t row_code_bytes = 0;
   // When set and true, the build stops at the next chunk with Status::Unavailable (shutdown).
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -63,13 +66,15 @@ struct SpannBuildStats {
   uint64_t posting_pages = 0;  // list pages (header/directory excluded)
   uint64_t posting_file_bytes = 0;
   uint64_t centroid_file_bytes = 0;
-  uint64_t sort_runs = 0;  // spilled runs (0 = sorted in RAM)
+  uint64_t row_code_file_bytes = 0;  // rowcodes.vdc (0 = none)
+  uint32_t row_code_bytes = 0;       // per row
+  uint64_t sort_runs = 0;            // spilled runs (0 = sorted in RAM)
   uint64_t sample_rows = 0;
   // Build RAM by the formula (docs/spann.md) and the process's peak RSS after the build.
   uint64_t ram_formula_bytes = 0;
   uint64_t peak_rss_bytes = 0;
   double seconds_sample = 0, seconds_kmeans = 0, seconds_navigation = 0, seconds_pq = 0,
-         seconds_assign = 0, seconds_write = 0, seconds_total = 0;
+         seconds_assign = 0, seconds_write = 0, seconds_row_codes = 0, seconds_total = 0;
   std::string ToJson() const;
 };
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <limits>
 
 #include "index/distance.h"
@@ -203,6 +204,17 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
     }
     idx->vec_file_bytes_ = static_cast<uint64_t>(sb.st_size);
   }
+  // Row codes: optional (a cache of what the vector file holds); a damaged file is reported and
+  // the index serves without them.
+  {
+    auto codes = RowCodes::Read(dir + "/" + kRowCodesFile, m.rows);
+    if (codes.ok()) {
+      idx->row_codes_ = std::move(codes).value();
+    } else if (codes.status().code() != Status::Code::kNotFound) {
+      std::cerr << "vectord: SPANN index '" << dir << "': " << codes.status().ToString()
+                << "; filtered searches run without the code scan\n";
+    }
+  }
   // Static cache of hot lists: highest build-time probe count per page first.
   idx->cache_.resize(m.num_lists());
   if (options.cache_bytes > 0) {
@@ -226,7 +238,8 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
 
 size_t SpannIndex::ResidentBytes() const {
   return meta_.centroids->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
-         size_t{meta_.num_lists()} * sizeof(storage::PostingListInfo);
+         size_t{meta_.num_lists()} * sizeof(storage::PostingListInfo) +
+         (row_codes_ ? row_codes_->MemoryBytes() : 0);
 }
 
 uint64_t SpannIndex::PostingFileBytes() const { return postings_->file_bytes(); }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "index/flat_search.h"
+#include "src/row_codes.h"
 #include "src/spann_meta.h"
 #include "vectord/status.h"
 
@@ -131,7 +132,11 @@ class SpannIndex {
   uint32_t num_lists() const { return meta_.num_lists(); }
   index::PostingLayout layout() const { return meta_.layout; }
   const SpannMeta& meta() const { return meta_; }
-  // RAM of the resident part: centroids + navigation + PQ + per-list directory (excluding cache).
+  // The per-row PQ codes of the filtered code scan (src/row_codes.h); null when the index has
+  // none (built with row_code_bytes 0, or before they existed) or its file failed its checks.
+  const RowCodes* row_codes() const { return row_codes_.get(); }
+  // RAM of the resident part: centroids + navigation + PQ + per-list directory + row codes
+  // (excluding the cache).
   size_t ResidentBytes() const;
   size_t CacheBytes() const { return cache_bytes_; }
   uint64_t PostingFileBytes() const;
@@ -154,6 +159,7 @@ class SpannIndex {
   uint32_t record_bytes_ = 0;
   std::vector<std::vector<uint8_t>> cache_;  // decoded payload per cached list, else empty
   size_t cache_bytes_ = 0;
+  std::unique_ptr<RowCodes> row_codes_;
   // MeanListEntries / MeanListPages, computed on first use.
   mutable std::once_flag list_means_once_;
   mutable double mean_entries_ = 0, mean_pages_ = 0;

@@ -1,6 +1,8 @@
 // File helpers: see file_util.h.
 #include "storage/file_util.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,6 +44,36 @@ Status PreadAll(int fd, void* data, size_t n, uint64_t off, const std::string& p
     n -= static_cast<size_t>(r);
     off += static_cast<uint64_t>(r);
   }
+  return Status::OK();
+}
+
+Result<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(what + " '" + path + "' is missing");
+    return ErrnoStatus(path, "open");
+  }
+  struct stat sb;
+  if (::fstat(fd, &sb) != 0) {
+    ::close(fd);
+    return ErrnoStatus(path, "stat");
+  }
+  std::string data(static_cast<size_t>(sb.st_size), '\0');
+  Status st = PreadAll(fd, data.data(), data.size(), 0, path);
+  ::close(fd);
+  VECTORD_RETURN_IF_ERROR(st);
+  return data;
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(tmp, "create");
+  Status st = PwriteAll(fd, data.data(), data.size(), 0, tmp);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus(tmp, "fsync");
+  ::close(fd);
+  if (!st.ok()) return st;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(path, "rename");
   return Status::OK();
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "vectord/status.h"
 
@@ -17,6 +18,10 @@ Status ErrnoStatus(const std::string& path, const std::string& what);
 Status PwriteAll(int fd, const void* p, size_t n, uint64_t off, const std::string& path);
 // Reads all n bytes at `off`; end of file first is Corruption ("truncated at offset").
 Status PreadAll(int fd, void* p, size_t n, uint64_t off, const std::string& path);
+// The whole file; NotFound "<what> '<path>' is missing" when it does not exist.
+Result<std::string> ReadWholeFile(const std::string& path, const std::string& what);
+// Replaces `path` with `data` atomically: written to path + ".tmp", fsynced, renamed.
+Status WriteFileAtomic(const std::string& path, std::string_view data);
 
 // Little-endian fields of on-disk headers and records (the formats assume a little-endian host).
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }

@@ -3,16 +3,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "src/query_planner.h"
+#include "src/row_codes.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
+#include "vectord/filter.h"
 
 namespace vectord {
 namespace {
@@ -215,6 +220,65 @@ TEST_F(CollectionSpannTest, ConcurrentQueriesAndWritesDuringBuild) {
   EXPECT_EQ(failures.load(), 0);
   std::cout << "searches while the build ran: " << during_build.load() << "\n";
   EXPECT_EQ(Coll()->Info().points_count, 30200u);
+}
+
+TEST_F(CollectionSpannTest, RowCodesBuiltPersistedAndDamageTolerated) {
+  // "on": built without a payload index; the code scan serves a filter; restart loads them; a
+  // damaged file is reported and the index serves filtered searches without them (exactly).
+  CollectionConfig cfg = vectord::testing::SpannU8Config(kDim, 3000, 16);
+  cfg.spann->row_codes = "on";
+  ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
+  std::mt19937 rng(3);
+  std::vector<PointStruct> pts;
+  for (int i = 0; i < 3000; ++i) {
+    const auto& c = centers_[rng() % centers_.size()];
+    std::vector<float> v(kDim);
+    for (uint32_t j = 0; j < kDim; ++j)
+      v[j] = std::clamp(c[j] + float(rng() % 21) - 10, 0.f, 255.f);
+    pts.push_back({PointId::Num(i), v, Json{{"u", i % 10}}});
+  }
+  ASSERT_TRUE(Coll()->Upsert(pts, true).ok());
+  ASSERT_TRUE(WaitGreen(120));
+  const std::string codes = dir_ + "/collections";
+  std::string file;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(codes)) {
+    if (e.path().filename() == kRowCodesFile) file = e.path().string();
+  }
+  ASSERT_FALSE(file.empty()) << "no " << kRowCodesFile << " under " << codes;
+  FilterPtr f = ParseFilter(Json{{"must", {{{"key", "u"}, {"match", {{"value", 3}}}}}}}).value();
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 20; ++i) queries.push_back(pts[rng() % pts.size()].vector);
+  auto search = [&](const std::vector<float>& q, SearchPlan* plan) {
+    SearchRequest r;
+    r.vector = q;
+    r.limit = 10;
+    r.filter = f;
+    QueryExplain ex;
+    auto res = SearchExplained(*Coll(), r, &ex);
+    EXPECT_TRUE(res.ok());
+    *plan = ex.plan;
+  };
+  SetForcedSearchPlan(SearchPlan::kCodeScan);
+  for (int round = 0; round < 3; ++round) {
+    SearchPlan plan;
+    search(queries[0], &plan);
+    // Round 2 runs on a damaged file: without codes the forced plan is brute force.
+    EXPECT_EQ(plan, round < 2 ? SearchPlan::kCodeScan : SearchPlan::kBruteForce) << round;
+    EXPECT_GE(Recall(queries, f), round < 2 ? 0.95 : 1.0) << round;
+    if (round == 1) {
+      db_.reset();
+      std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+      io.seekp(static_cast<std::streamoff>(std::filesystem::file_size(file) / 2));
+      io.put('\x5a');
+    }
+    if (round < 2) Open();
+  }
+  SetForcedSearchPlan(std::nullopt);
+  // "off": no file for the next build.
+  EXPECT_EQ(ParseSpannConfig(Json{{"row_codes", "off"}})->row_codes, "off");
+  EXPECT_FALSE(ParseSpannConfig(Json{{"row_codes", "yes"}}).ok());
+  EXPECT_FALSE(ParseSpannConfig(Json{{"row_code_bytes", 0}}).ok());
+  EXPECT_EQ(SpannConfigToJson(*ParseSpannConfig(Json{{"row_code_bytes", 8}}))["row_code_bytes"], 8);
 }
 
 TEST_F(CollectionSpannTest, RejectsBadSpannConfig) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -198,25 +199,57 @@ TEST_F(QueryPlannerTest, PlannerKeepsRecallAtEverySelectivity) {
 }
 
 TEST_F(QueryPlannerTest, EveryPlanForcedKeepsRecall) {
-  for (SearchPlan p :
-       {SearchPlan::kBruteForce, SearchPlan::kSpannFiltered, SearchPlan::kSpannWidePool}) {
+  for (SearchPlan p : {SearchPlan::kBruteForce, SearchPlan::kSpannFiltered,
+                       SearchPlan::kSpannWidePool, SearchPlan::kCodeScan}) {
     SetForcedSearchPlan(p);
     // Filtered rounds are meant for middling shares, the wide pool for large ones; below those
-    // both fall back to brute force when they find fewer than k matches.
-    const std::vector<double> shares = p == SearchPlan::kSpannFiltered
-                                           ? std::vector<double>{0.3, 0.1, 0.01, 0.001}
-                                           : std::vector<double>{1.0, 0.5, 0.001};
-    for (double share : shares) {
-      Outcome o = Run(share, false, 15, 99);
-      EXPECT_GE(o.recall, p == SearchPlan::kBruteForce ? 1.0 : 0.95)
-          << SearchPlanName(p) << " share " << share;
-      EXPECT_EQ(o.plans[SearchPlanName(p)], 15) << SearchPlanName(p);
+    // both fall back to brute force when they find fewer than k matches. The code scan serves
+    // every share (it re-ranks at most 60 rows: with fewer matches it is brute force).
+    const std::vector<double> shares =
+        p == SearchPlan::kSpannFiltered ? std::vector<double>{0.3, 0.1, 0.01, 0.001}
+        : p == SearchPlan::kCodeScan    ? std::vector<double>{1.0, 0.5, 0.1, 0.01}
+                                        : std::vector<double>{1.0, 0.5, 0.001};
+    for (bool correlated : {false, true}) {
+      if (correlated && p != SearchPlan::kCodeScan) continue;
+      for (double share : shares) {
+        Outcome o = Run(share, correlated, 15, 99);
+        EXPECT_GE(o.recall, p == SearchPlan::kBruteForce ? 1.0 : 0.95)
+            << SearchPlanName(p) << " share " << share << " correlated " << correlated;
+        EXPECT_EQ(o.plans[SearchPlanName(p)], 15) << SearchPlanName(p);
+      }
     }
   }
+  SetForcedSearchPlan(std::nullopt);
 }
 
-TEST(ChoosePlan, FollowsTheCostModel) {
-  // The shape of bench_filtered's SIFT collection: 258k rows, 7,182 lists of ~122 entries.
+TEST_F(QueryPlannerTest, CodeScanScoresEveryMatchAndRereadsFew) {
+  // The collection had payload indexes when its index was built: row codes ("auto").
+  auto coll = db_->GetCollection("p").value();
+  std::mt19937 rng(21);
+  SetForcedSearchPlan(SearchPlan::kCodeScan);
+  for (double share : {0.5, 0.05}) {
+    std::function<bool(const Row&)> match;
+    FilterPtr f = MakeFilter(share, false, rng, &match);
+    uint64_t indexed_matches = 0;
+    for (int i = 0; i < kRows; ++i) indexed_matches += match(rows_[i]);
+    SearchRequest req;
+    req.vector = RandomRow(rng).v;
+    req.limit = 10;
+    req.filter = f;
+    QueryExplain ex;
+    ASSERT_TRUE(SearchExplained(*coll, req, &ex).ok());
+    EXPECT_EQ(ex.plan, SearchPlan::kCodeScan);
+    EXPECT_EQ(ex.code_rows, indexed_matches);  // every indexed match scored from its code
+    // Exact distances: the re-ranked rows (60 at k 10) plus the delta's matches.
+    EXPECT_LE(ex.rows_scored, 60u + kDelta);
+    EXPECT_GT(ex.est_code_us, 0);
+    EXPECT_EQ(ex.ToJson()["plan"], "code_scan");
+  }
+  SetForcedSearchPlan(std::nullopt);
+}
+
+// The shape of bench_filtered's SIFT collection: 258k rows, 7,182 lists of ~122 entries.
+PlanInput SiftShape() {
   PlanInput in;
   in.indexed_live = 258473;
   in.nprobe = 24;
@@ -224,6 +257,11 @@ TEST(ChoosePlan, FollowsTheCostModel) {
   in.mean_list_pages = 5.5;
   in.num_lists = 7182;
   in.file_pages = 8330;
+  return in;
+}
+
+TEST(ChoosePlan, FollowsTheCostModel) {
+  PlanInput in = SiftShape();
   SearchPlan last = SearchPlan::kBruteForce;
   std::map<SearchPlan, int> seen;
   for (double s : {0.0001, 0.001, 0.01, 0.02, 0.05, 0.1, 0.3, 0.5, 0.9, 1.0}) {
@@ -264,6 +302,39 @@ TEST(ChoosePlan, FollowsTheCostModel) {
   EXPECT_LE(ChoosePlan(in).est_lists, 10u);
   in.candidate_lists = 0;
   EXPECT_EQ(ChoosePlan(in).plan, SearchPlan::kBruteForce);
+}
+
+TEST(ChoosePlan, CodeScanWhereItIsCheapest) {
+  PlanInput in = SiftShape();
+  in.row_codes = true;
+  const PlannerCosts& c = DefaultPlannerCosts();
+  std::map<SearchPlan, int> seen;
+  for (double s : {0.0001, 0.001, 0.01, 0.1, 0.5, 1.0}) {
+    in.matches = static_cast<uint64_t>(s * in.indexed_live);
+    const PlanChoice p = ChoosePlan(in);
+    seen[p.plan]++;
+    const double r = std::min<double>(in.matches, std::ceil(c.code_rerank_factor * in.k));
+    EXPECT_EQ(p.code_rerank, static_cast<uint32_t>(r)) << s;
+    EXPECT_NEAR(p.est_code_us, c.code_fixed_us + c.code_row_us * in.matches + c.brute_page_us * r,
+                1e-6);
+    if (p.plan == SearchPlan::kCodeScan) {
+      EXPECT_LT(p.code_rerank, in.matches);  // otherwise it is brute force
+      EXPECT_LT(p.est_code_us, p.est_brute_us);
+      EXPECT_LT(p.est_code_us, p.est_spann_us);
+    }
+  }
+  // A handful of matches: reading them all is exact and as cheap; middling shares: the codes.
+  in.matches = 30;
+  EXPECT_EQ(ChoosePlan(in).plan, SearchPlan::kBruteForce);
+  in.matches = 2600;
+  EXPECT_EQ(ChoosePlan(in).plan, SearchPlan::kCodeScan);
+  in.matches = 26000;
+  EXPECT_EQ(ChoosePlan(in).plan, SearchPlan::kCodeScan);
+  EXPECT_GE(seen[SearchPlan::kCodeScan], 2);
+  // Without codes the same inputs never pick it.
+  in.row_codes = false;
+  EXPECT_NE(ChoosePlan(in).plan, SearchPlan::kCodeScan);
+  EXPECT_EQ(ChoosePlan(in).est_code_us, 0);
 }
 
 TEST_F(QueryPlannerTest, ExplainWithoutFilterAndPayloadScan) {

@@ -27,6 +27,12 @@ struct SpannConfig {
   float closure_eps = 0.5f;             // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
   float rng_factor = 1.2f;              // RNG rule factor (0 = off; > 1 keeps more replicas)
   uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
+  // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
+  // docs/filters.md "Code scan"): "auto" builds them when the collection has a payload index at
+  // build time, "on" always, "off" never. row_code_bytes: their size (rounded down to a divisor
+  // of the vector size), the RAM they cost per row.
+  std::string row_codes = "auto";
+  uint32_t row_code_bytes = 16;
   // Search defaults, overridable per query with params.spann.
   uint32_t nprobe = 24;  // posting lists read at most (recall@10 ~0.97 on SIFT1M, docs/spann.md)
   float eps = 0.6f;      // query-aware pruning: keep list i while d(q,c_i) <= (1+eps) d(q,c_1)

@@ -47,6 +47,8 @@ Result<CollectionConfig> MakeConfig(const BuildOptions& o, const storage::Datase
   if (o.nprobe) sj["nprobe"] = o.nprobe;
   if (o.eps >= 0) sj["eps"] = o.eps;
   if (o.rerank) sj["rerank"] = o.rerank;
+  if (!o.row_codes.empty()) sj["row_codes"] = o.row_codes;
+  if (o.row_code_bytes > 0) sj["row_code_bytes"] = o.row_code_bytes;
   VECTORD_ASSIGN_OR_RETURN(SpannConfig sc, ParseSpannConfig(sj));
   c.spann = sc;
   return c;

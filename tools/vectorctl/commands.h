@@ -73,6 +73,8 @@ struct BuildOptions {
   uint32_t nprobe = 0;
   float eps = -1;
   uint32_t rerank = 0;
+  std::string row_codes;        // empty = the engine default
+  uint32_t row_code_bytes = 0;  // 0 = the engine default
 };
 int RunBuild(const BuildOptions& o);
 

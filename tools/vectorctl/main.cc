@@ -91,6 +91,11 @@ int main(int argc, char** argv) {
   bd_cmd->add_option("--nprobe", bd.nprobe, "Search default: posting lists read at most");
   bd_cmd->add_option("--eps", bd.eps, "Search default: query-aware pruning slack");
   bd_cmd->add_option("--rerank", bd.rerank, "Search default: candidates re-ranked (pq layouts)");
+  bd_cmd
+      ->add_option("--row-codes", bd.row_codes,
+                   "PQ code per row in RAM for filtered searches: auto | on | off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  bd_cmd->add_option("--row-code-bytes", bd.row_code_bytes, "Bytes of that code per row");
 
   CLI11_PARSE(app, argc, argv);
   if (bd_cmd->parsed()) return RunBuild(bd);

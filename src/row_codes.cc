@@ -1,0 +1,247 @@
+// RowCodes implementation; file format in docs/formats.md "Row codes".
+#include "src/row_codes.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <type_traits>
+
+#include "index/posting_codec.h"
+#include "storage/crc32c.h"
+#include "storage/file_util.h"
+
+namespace vectord {
+namespace {
+
+constexpr uint32_t kMagic = 0x43524456;  // "VDRC"
+constexpr uint32_t kVersion = 1;
+constexpr size_t kHeaderBytes = 64;
+constexpr uint32_t kBlockRows = 65536;  // rows per checksummed block of codes
+constexpr uint64_t kMaxTrainRows = 32768;
+constexpr uint64_t kChunkRows = 8192;  // rows read and encoded at a time
+
+using storage::GetU32;
+using storage::GetU64;
+using storage::PutU32;
+using storage::PutU64;
+
+}  // namespace
+
+uint32_t RowCodeSubquantizers(uint32_t dim, uint32_t bytes) {
+  for (uint32_t m = std::min(dim, bytes); m > 0; --m) {
+    if (dim % m == 0) return m;
+  }
+  return 0;
+}
+
+Result<std::unique_ptr<RowCodes>> RowCodes::Build(const VectorSource& src, Distance metric,
+                                                  uint32_t m, uint64_t seed, unsigned threads,
+                                                  const std::atomic<bool>* cancel) {
+  const uint64_t n = src.rows();
+  const uint32_t dim = src.dim();
+  const size_t row_bytes = src.row_bytes();
+  if (m == 0 || dim % m != 0) {
+    return Status::InvalidArgument("row codes: " + std::to_string(m) +
+                                   " subquantizers do not divide dimension " + std::to_string(dim));
+  }
+  if (n < 256) {
+    return Status::InvalidArgument("row codes need at least 256 rows to train, got " +
+                                   std::to_string(n));
+  }
+  auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
+  // Training sample: evenly spaced rows (deterministic), read one at a time.
+  const uint64_t tn = std::min(n, kMaxTrainRows);
+  std::vector<float> train(tn * dim);
+  {
+    std::vector<uint8_t> row(row_bytes);
+    for (uint64_t i = 0; i < tn; ++i) {
+      const uint64_t r = i * n / tn;
+      VECTORD_RETURN_IF_ERROR(src.Read(r, 1, row.data()));
+      index::RowsToFloat(row.data(), 1, dim, src.dtype(), &train[i * dim]);
+    }
+  }
+  if (cancelled()) return Status::Unavailable("row codes: build cancelled");
+  VECTORD_ASSIGN_OR_RETURN(auto pq,
+                           index::ProductQuantizer::Train({dim, m, 8}, train.data(), tn, seed, 1));
+  std::vector<float>().swap(train);
+  std::unique_ptr<RowCodes> out(
+      new RowCodes(std::move(pq), metric == Distance::kDot || metric == Distance::kCosine));
+  out->rows_ = n;
+  out->codes_.resize(n * m);
+  // Encode in chunks; each thread reads and encodes its own chunks.
+  threads = std::max(
+      1u, std::min<unsigned>(threads, static_cast<unsigned>((n + kChunkRows - 1) / kChunkRows)));
+  std::atomic<uint64_t> next{0};
+  std::vector<Status> status(threads);
+  auto work = [&](unsigned t) {
+    std::vector<uint8_t> raw;
+    std::vector<float> f;
+    for (;;) {
+      if (cancelled()) {
+        status[t] = Status::Unavailable("row codes: build cancelled");
+        return;
+      }
+      const uint64_t first = next.fetch_add(kChunkRows);
+      if (first >= n) return;
+      const uint64_t cnt = std::min(kChunkRows, n - first);
+      raw.resize(cnt * row_bytes);
+      f.resize(cnt * dim);
+      Status st = src.Read(first, cnt, raw.data());
+      if (!st.ok()) {
+        status[t] = st;
+        return;
+      }
+      index::RowsToFloat(raw.data(), cnt, dim, src.dtype(), f.data());
+      out->pq_.Encode(f.data(), cnt, &out->codes_[first * m]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const Status& st : status) VECTORD_RETURN_IF_ERROR(st);
+  return out;
+}
+
+Status RowCodes::Write(const std::string& path) const {
+  const uint32_t m = code_bytes();
+  const std::string pq_bytes = pq_.Serialize();
+  std::string s(kHeaderBytes, '\0');
+  auto* h = reinterpret_cast<uint8_t*>(s.data());
+  PutU32(h + 0, kMagic);
+  PutU32(h + 4, kVersion);
+  PutU32(h + 8, pq_.params().dim);
+  PutU32(h + 12, m);
+  PutU32(h + 16, 8);
+  PutU32(h + 20, ip_ ? 1 : 0);
+  PutU64(h + 24, rows_);
+  PutU64(h + 32, pq_bytes.size());
+  PutU32(h + 40, kBlockRows);
+  PutU32(h + 60, storage::Crc32c(0, h, 60));
+  s += pq_bytes;
+  for (uint64_t first = 0; first < rows_; first += kBlockRows) {
+    const size_t bytes = static_cast<size_t>(std::min<uint64_t>(kBlockRows, rows_ - first) * m);
+    const char* p = reinterpret_cast<const char*>(codes_.data() + first * m);
+    s.append(p, bytes);
+    uint8_t crc[4];
+    PutU32(crc, storage::Crc32c(0, p, bytes));
+    s.append(reinterpret_cast<const char*>(crc), 4);
+  }
+  return storage::WriteFileAtomic(path, s);
+}
+
+Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64_t expected_rows) {
+  VECTORD_ASSIGN_OR_RETURN(std::string data, storage::ReadWholeFile(path, "row code file"));
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption("row code file '" + path + "': " + what);
+  };
+  if (data.size() < kHeaderBytes) return bad("too short (" + std::to_string(data.size()) + " B)");
+  const auto* h = reinterpret_cast<const uint8_t*>(data.data());
+  if (GetU32(h) != kMagic) return bad("bad magic");
+  if (storage::Crc32c(0, h, 60) != GetU32(h + 60)) return bad("header checksum mismatch");
+  if (GetU32(h + 4) != kVersion) {
+    return bad("version " + std::to_string(GetU32(h + 4)) + ", expected " +
+               std::to_string(kVersion));
+  }
+  const uint32_t dim = GetU32(h + 8), m = GetU32(h + 12), nbits = GetU32(h + 16);
+  const uint32_t metric = GetU32(h + 20), block_rows = GetU32(h + 40);
+  const uint64_t rows = GetU64(h + 24), pq_len = GetU64(h + 32);
+  if (nbits != 8 || m == 0 || dim % m != 0 || metric > 1 || block_rows == 0) {
+    return bad("bad parameters (dim " + std::to_string(dim) + ", m " + std::to_string(m) +
+               ", nbits " + std::to_string(nbits) + ")");
+  }
+  if (rows != expected_rows) {
+    return bad("holds " + std::to_string(rows) + " rows, the index " +
+               std::to_string(expected_rows));
+  }
+  const uint64_t blocks = (rows + block_rows - 1) / block_rows;
+  const uint64_t want = kHeaderBytes + pq_len + rows * m + blocks * 4;
+  if (pq_len > data.size() || data.size() != want) {
+    return bad("size " + std::to_string(data.size()) + " B, expected " + std::to_string(want));
+  }
+  VECTORD_ASSIGN_OR_RETURN(auto pq, index::ProductQuantizer::Deserialize(
+                                        std::string_view(data).substr(kHeaderBytes, pq_len)));
+  if (pq.params().dim != dim || pq.params().m != m || pq.params().nbits != 8) {
+    return bad("quantizer does not match the header");
+  }
+  std::unique_ptr<RowCodes> out(new RowCodes(std::move(pq), metric == 1));
+  out->rows_ = rows;
+  out->codes_.resize(rows * m);
+  const uint8_t* p = h + kHeaderBytes + pq_len;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const uint64_t first = b * block_rows;
+    const size_t bytes = static_cast<size_t>(std::min<uint64_t>(block_rows, rows - first) * m);
+    if (storage::Crc32c(0, p, bytes) != GetU32(p + bytes)) {
+      return bad("checksum mismatch in block " + std::to_string(b) + " (rows " +
+                 std::to_string(first) + "..)");
+    }
+    std::memcpy(out->codes_.data() + first * m, p, bytes);
+    p += bytes + 4;
+  }
+  return out;
+}
+
+void RowCodes::BestRows(const float* q, const Roaring& allowed, uint64_t end_row, size_t r,
+                        std::vector<std::pair<float, uint32_t>>* out, uint64_t* scored) const {
+  out->clear();
+  const uint32_t m = code_bytes();
+  const uint64_t end = std::min(end_row, rows_);
+  thread_local std::vector<float> lut;
+  lut.resize(size_t{m} * 256);
+  pq_.ComputeLut(q, ip_ ? index::PqMetric::kIP : index::PqMetric::kL2, lut.data());
+  if (ip_) {
+    for (float& v : lut) v = -v;  // smaller is closer everywhere below
+  }
+  const float* t = lut.data();
+  const uint8_t* codes = codes_.data();
+  // Candidates below the running threshold tau (the r-th best so far) are kept; when 4r have
+  // piled up, the best r stay and tau tightens. Rows come from the bitmap 256 at a time.
+  r = std::max<size_t>(r, 1);
+  float tau = std::numeric_limits<float>::infinity();
+  auto shrink = [&] {
+    std::nth_element(out->begin(), out->begin() + static_cast<ptrdiff_t>(r - 1), out->end());
+    out->resize(r);
+    tau = (*out)[r - 1].first;
+  };
+  auto scan = [&](auto fixed_m) {
+    constexpr uint32_t kM = decltype(fixed_m)::value;
+    const uint32_t mm = kM != 0 ? kM : m;
+    roaring_uint32_iterator_t it;
+    roaring_init_iterator(&allowed.roaring, &it);
+    uint32_t buf[256];
+    uint64_t seen = 0;
+    for (;;) {
+      uint32_t got = roaring_read_uint32_iterator(&it, buf, 256);
+      while (got > 0 && buf[got - 1] >= end) --got;  // ascending: drop rows past the end
+      for (uint32_t i = 0; i < got; ++i) {
+        const uint8_t* c = codes + size_t{buf[i]} * mm;
+        float d = 0;
+        for (uint32_t j = 0; j < mm; ++j) d += t[j * 256 + c[j]];
+        if (d < tau) {
+          out->emplace_back(d, buf[i]);
+          if (out->size() >= 4 * r) shrink();
+        }
+      }
+      seen += got;
+      if (got < 256) break;
+    }
+    *scored += seen;
+  };
+  if (m == 8) {
+    scan(std::integral_constant<uint32_t, 8>());
+  } else if (m == 16) {
+    scan(std::integral_constant<uint32_t, 16>());
+  } else {
+    scan(std::integral_constant<uint32_t, 0>());
+  }
+  if (out->size() > r) shrink();
+  std::sort(out->begin(), out->end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+}
+
+}  // namespace vectord
