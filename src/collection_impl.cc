@@ -8,8 +8,10 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <span>
+#include <unordered_map>
 
 #include "index/distance.h"
 #include "index/filter.h"
@@ -1152,6 +1154,58 @@ Result<std::vector<index::Neighbor>> CollectionImpl::BruteForceRows(const float*
   return hits;
 }
 
+Result<std::vector<index::Neighbor>> CollectionImpl::CodeScan(const float* q, size_t k,
+                                                              const Roaring& allowed,
+                                                              const RowCodes& codes, size_t r,
+                                                              QueryExplain* ex,
+                                                              uint64_t* pages) const {
+  std::vector<std::pair<float, uint32_t>> best;  // (code distance, row), smaller is closer
+  codes.BestRows(q, allowed, ram_base_, r, &best, &ex->code_rows);
+  std::sort(best.begin(), best.end());
+  const PlannerCosts& c = DefaultPlannerCosts();
+  const size_t first =
+      c.code_first_round > 0
+          ? std::min(best.size(), static_cast<size_t>(std::ceil(c.code_first_round * k)))
+          : best.size();
+  auto exact = [&](size_t from, size_t to, size_t kk) -> Result<std::vector<index::Neighbor>> {
+    Roaring rows;
+    for (size_t i = from; i < to; ++i) rows.add(best[i].second);
+    return BruteForceRows(q, kk, rows, &ex->rows_scored, pages);
+  };
+  // Round 1: exact distances of the best `first` rows (all of them kept).
+  VECTORD_ASSIGN_OR_RETURN(auto hits, exact(0, first, first));
+  ex->rounds = 1;
+  if (first < best.size()) {
+    // In the codes' units: squared L2, or the negated inner product.
+    const bool lower = LowerIsBetter(vdist_);
+    auto units = [&](float score) { return lower ? score * score : -score; };
+    std::unordered_map<uint32_t, float> code_of;
+    for (size_t i = 0; i < first; ++i) code_of[best[i].second] = best[i].first;
+    float under = 0;  // the largest amount by which a code distance fell short of the exact one
+    for (const auto& h : hits) under = std::max(under, code_of[h.row] - units(h.score));
+    std::sort(hits.begin(), hits.end(), [&](const index::Neighbor& a, const index::Neighbor& b) {
+      return units(a.score) < units(b.score);
+    });
+    const float kth =
+        hits.size() >= k ? units(hits[k - 1].score) : std::numeric_limits<float>::infinity();
+    const float limit = kth + static_cast<float>(c.code_round_slack) * under;
+    size_t end = first;
+    while (end < best.size() && best[end].first <= limit) ++end;
+    if (end > first) {
+      VECTORD_ASSIGN_OR_RETURN(auto more, exact(first, end, k));
+      hits.insert(hits.end(), more.begin(), more.end());
+      ex->rounds = 2;
+    }
+  }
+  const bool lower = LowerIsBetter(vdist_);
+  std::sort(hits.begin(), hits.end(), [&](const index::Neighbor& a, const index::Neighbor& b) {
+    if (a.score != b.score) return lower ? a.score < b.score : a.score > b.score;
+    return a.row < b.row;
+  });
+  if (hits.size() > k) hits.resize(k);
+  return hits;
+}
+
 Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req) const {
   return SearchWithExplain(req, nullptr);
 }
@@ -1402,13 +1456,9 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchVectors(const float* 
       } else if (choice.plan == SearchPlan::kCodeScan) {
         // Every matching row scored from its code in RAM; the best R re-ranked with exact
         // distances read in one O_DIRECT batch.
-        std::vector<std::pair<float, uint32_t>> best;
-        row_codes->BestRows(q.data(), *allowed_ptr, ram_base_,
-                            std::max<size_t>(choice.code_rerank, want), &best, &ex->code_rows);
-        Roaring chosen;
-        for (const auto& b : best) chosen.add(b.second);
         VECTORD_ASSIGN_OR_RETURN(
-            hits, BruteForceRows(q.data(), k, chosen, &ex->rows_scored, &st.pages_read));
+            hits, CodeScan(q.data(), k, *allowed_ptr, *row_codes,
+                           std::max<size_t>(choice.code_rerank, want), ex, &st.pages_read));
       }
       if (choice.plan == SearchPlan::kBruteForce || hits.size() < want) {
         // Brute force, or the SPANN plans found fewer than k matches: finish exactly.

@@ -31,6 +31,7 @@ class ProductQuantizer;
 class FdePq;
 
 class SpannIndex;
+class RowCodes;
 class ListSummaries;
 class DirtyLog;
 struct QueryExplain;
@@ -122,6 +123,11 @@ class CollectionImpl : public Collection {
   // Exact top-k over the rows of `allowed` below ram_base_ (SPANN rows), read with O_DIRECT in
   // runs of nearby rows (SpannIndex::ReadRows); *scored += rows scored, *pages += 4 KiB pages
   // read. Needs mu_ held (shared).
+  // The planner's code scan: every row of `allowed` below ram_base_ scored from `codes`, the
+  // best r re-ranked exactly (in two rounds, PlannerCosts::code_first_round).
+  Result<std::vector<index::Neighbor>> CodeScan(const float* q, size_t k, const Roaring& allowed,
+                                                const RowCodes& codes, size_t r, QueryExplain* ex,
+                                                uint64_t* pages) const;
   Result<std::vector<index::Neighbor>> BruteForceRows(const float* q, size_t k,
                                                       const Roaring& allowed, uint64_t* scored,
                                                       uint64_t* pages) const;

@@ -108,15 +108,24 @@ const PlannerCosts& DefaultPlannerCosts() {
       // lists bounds the tail queries that the stopping rule would keep reading.
       /*max_list_factor=*/8.0,
       /*batch_distance_round=*/true,
-      // Plan (d): see CODE_SCAN_CALIBRATION below.
-      /*code_fixed_us=*/25.0,
-      /*code_row_us=*/0.004,
+      // Plan (d), same calibration run (2026-11-25 17:55, load ~1.5, two re-rank rounds): angle
+      // 0.01% .. 50% = 31 .. 129,245 rows scored: 283, 414, 518, 891, 1,300 us; least squares
+      // 465 us + 0.0069 us per row. The fixed part is mostly the re-rank reads (23-52 pages):
+      // modelled as code_fixed_us + code_reread_share x R pages at brute_page_us.
+      /*code_fixed_us=*/60.0,
+      /*code_row_us=*/0.007,
+      /*code_reread_share=*/0.7,
       // Re-rank size from `bench_pq_recall --configs 8:8,8:16,8:32` on mate/sift: recall@10 of
       // the best R of all 258k rows by their codes, re-ranked exactly: 8 bytes R 50 / 100 / 200:
       // 0.842 / 0.930 / 0.975; 16 bytes: 0.969 / 0.992 / 0.999; 32 bytes: 0.999 at 50. A filter
       // correlated with the query (image) leaves as many close competitors as no filter does, so
       // R does not shrink with the selectivity (8 bytes, R = 400 s: image 1% recall 0.84).
       /*code_rerank_factor=*/6.0,
+      /*code_first_round=*/2.0,
+      // Slack from bench_filtered (recall@10 / pages per query, image 10% and angle 1%): one round
+      // of 60 rows 0.979 / 50, 0.997 / 59; two rounds, slack 1: 0.953 / 33, 0.980 / 26; slack 2:
+      // 0.968 / 42, 0.992 / 36; slack 3: 0.973 / 45, 0.996 / 44.
+      /*code_round_slack=*/2.0,
   };
   return c;
 }
@@ -149,7 +158,8 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
     const double k = std::max<uint32_t>(1, in.k);
     const double r = std::min(m, std::ceil(c.code_rerank_factor * k));
     out.code_rerank = static_cast<uint32_t>(r);
-    out.est_code_us = c.code_fixed_us + c.code_row_us * m + c.brute_page_us * r;
+    out.est_code_us =
+        c.code_fixed_us + c.code_row_us * m + c.brute_page_us * c.code_reread_share * r;
   }
   // Plan (d) when it beats `other` (and the exact brute force).
   auto code_wins = [&](double other) {

@@ -57,11 +57,17 @@ struct PlannerCosts {
   // in one round)
   bool batch_distance_round;
   // Plan (d), per query: code_fixed_us + code_row_us * m for m matching rows scored from their
-  // codes, + brute_page_us per re-ranked row (a random page each). It re-ranks
-  // R = min(m, code_rerank_factor * k) rows.
+  // codes, + brute_page_us per re-read row (a random page each) for code_reread_share x R of the
+  // R = min(m, code_rerank_factor * k) rows it may re-rank (the second round reads only some).
   double code_fixed_us;
   double code_row_us;
+  double code_reread_share;
   double code_rerank_factor;
+  // Plan (d) re-ranks in two rounds when code_first_round > 0: the best code_first_round * k rows
+  // first; then, of the other R, only those whose code distance is within the k-th exact distance
+  // plus code_round_slack x the largest underestimate the codes made in the first round.
+  double code_first_round;
+  double code_round_slack;
 };
 const PlannerCosts& DefaultPlannerCosts();
 

@@ -315,8 +315,10 @@ TEST(ChoosePlan, CodeScanWhereItIsCheapest) {
     seen[p.plan]++;
     const double r = std::min<double>(in.matches, std::ceil(c.code_rerank_factor * in.k));
     EXPECT_EQ(p.code_rerank, static_cast<uint32_t>(r)) << s;
-    EXPECT_NEAR(p.est_code_us, c.code_fixed_us + c.code_row_us * in.matches + c.brute_page_us * r,
-                1e-6);
+    EXPECT_NEAR(
+        p.est_code_us,
+        c.code_fixed_us + c.code_row_us * in.matches + c.brute_page_us * c.code_reread_share * r,
+        1e-6);
     if (p.plan == SearchPlan::kCodeScan) {
       EXPECT_LT(p.code_rerank, in.matches);  // otherwise it is brute force
       EXPECT_LT(p.est_code_us, p.est_brute_us);
