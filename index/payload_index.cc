@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <utility>
 
 namespace vectord::index {
@@ -18,6 +19,55 @@ bool IsInt64(const Json& v) {
     return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   }
   return v.is_number_integer();
+}
+
+// A Roaring bitmap of the set bits of `words` (bit r of word r / 64 = row r), built through
+// Roaring's portable serialization (github.com/RoaringBitmap/RoaringFormatSpec, no run
+// containers): dense 65,536-row chunks become bitset containers by a copy, sparse ones sorted
+// arrays. Several times faster than adding ~100k ascending rows one by one.
+Roaring BitsetToRoaring(const std::vector<uint64_t>& words) {
+  constexpr size_t kChunkWords = 1024;  // 65,536 bits
+  struct Chunk {
+    uint16_t key;
+    uint32_t card;
+    size_t first;  // first word
+  };
+  std::vector<Chunk> chunks;
+  for (size_t w = 0; w < words.size(); w += kChunkWords) {
+    uint32_t card = 0;
+    const size_t end = std::min(words.size(), w + kChunkWords);
+    for (size_t i = w; i < end; ++i) card += static_cast<uint32_t>(__builtin_popcountll(words[i]));
+    if (card > 0) chunks.push_back({static_cast<uint16_t>(w / kChunkWords), card, w});
+  }
+  std::string buf;
+  auto put16 = [&](uint16_t v) { buf.append(reinterpret_cast<const char*>(&v), 2); };
+  auto put32 = [&](uint32_t v) { buf.append(reinterpret_cast<const char*>(&v), 4); };
+  put32(12346);  // SERIAL_COOKIE_NO_RUNCONTAINER
+  put32(static_cast<uint32_t>(chunks.size()));
+  for (const Chunk& c : chunks) {
+    put16(c.key);
+    put16(static_cast<uint16_t>(c.card - 1));
+  }
+  uint32_t offset = static_cast<uint32_t>(buf.size() + 4 * chunks.size());
+  for (const Chunk& c : chunks) {
+    put32(offset);
+    offset += c.card > 4096 ? 8192 : 2 * c.card;
+  }
+  for (const Chunk& c : chunks) {
+    const size_t end = std::min(words.size(), c.first + kChunkWords);
+    if (c.card > 4096) {
+      buf.append(reinterpret_cast<const char*>(&words[c.first]), (end - c.first) * 8);
+      buf.append((c.first + kChunkWords - end) * 8, '\0');
+      continue;
+    }
+    for (size_t i = c.first; i < end; ++i) {
+      for (uint64_t b = words[i]; b != 0; b &= b - 1) {
+        put16(
+            static_cast<uint16_t>((i - c.first) * 64 + static_cast<unsigned>(__builtin_ctzll(b))));
+      }
+    }
+  }
+  return Roaring::readSafe(buf.data(), buf.size());
 }
 
 }  // namespace
@@ -203,18 +253,14 @@ Roaring FieldIndex::RangeRows(const Range& range) const {
   for (const Entry& e : pending_) {
     if (range.Contains(e.value)) rows.push_back(e.row);
   }
-  // Rows come in value order; Roaring builds far faster from ascending ids. A bit array puts them
-  // in order in O(n + max_row / 64), cheaper than sorting (130k rows, angle 50% on mate/sift).
+  // Rows come in value order; Roaring builds far faster from ascending ids, fastest from whole
+  // containers. A bit array puts them in order in O(n + max_row / 64), cheaper than sorting (130k
+  // rows, angle 50% on mate/sift).
   if (rows.size() > 64) {
     const uint32_t max_row = *std::max_element(rows.begin(), rows.end());
     std::vector<uint64_t> bits(max_row / 64 + 1, 0);
     for (uint32_t r : rows) bits[r >> 6] |= uint64_t{1} << (r & 63);
-    rows.clear();
-    for (size_t w = 0; w < bits.size(); ++w) {
-      for (uint64_t b = bits[w]; b != 0; b &= b - 1) {
-        rows.push_back(static_cast<uint32_t>(w * 64 + static_cast<unsigned>(__builtin_ctzll(b))));
-      }
-    }
+    return BitsetToRoaring(bits);
   }
   Roaring out;
   if (!rows.empty()) out.addMany(rows.size(), rows.data());

@@ -11,6 +11,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "index/l2_block.h"
 #include "index/posting_codec.h"
 #include "storage/crc32c.h"
 #include "storage/file_util.h"
@@ -21,9 +22,9 @@ namespace {
 constexpr uint32_t kMagic = 0x43524456;  // "VDRC"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
-constexpr uint32_t kBlockRows = 65536;  // rows per checksummed block of codes
-constexpr uint64_t kMaxTrainRows = 32768;
-constexpr uint64_t kChunkRows = 8192;  // rows read and encoded at a time
+constexpr uint32_t kBlockRows = 65536;     // rows per checksummed block of codes
+constexpr uint64_t kMaxTrainRows = 10000;  // >= 39 x 256: what Faiss asks of 256-means
+constexpr uint64_t kChunkRows = 8192;      // rows read and encoded at a time
 
 using storage::GetU32;
 using storage::GetU64;
@@ -54,6 +55,7 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Build(const VectorSource& src, Dista
                                    std::to_string(n));
   }
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
+  threads = std::max(1u, threads);
   // Training sample: evenly spaced rows (deterministic), read one at a time.
   const uint64_t tn = std::min(n, kMaxTrainRows);
   std::vector<float> train(tn * dim);
@@ -66,9 +68,41 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Build(const VectorSource& src, Dista
     }
   }
   if (cancelled()) return Status::Unavailable("row codes: build cancelled");
-  VECTORD_ASSIGN_OR_RETURN(auto pq,
-                           index::ProductQuantizer::Train({dim, m, 8}, train.data(), tn, seed, 1));
+  // Each subquantizer is an independent 256-means over its dsub columns (what Faiss's PQ training
+  // does one after the other): trained on `threads` threads at once, then assembled.
+  const uint32_t ds = dim / m;
+  std::vector<float> cents(size_t{m} * 256 * ds);
+  {
+    std::atomic<uint32_t> next_sub{0};
+    std::vector<Status> status(threads);
+    auto train_subs = [&](unsigned t) {
+      std::vector<float> cols(tn * ds);
+      for (uint32_t j; (j = next_sub.fetch_add(1)) < m;) {
+        if (cancelled()) return;
+        for (uint64_t i = 0; i < tn; ++i) {
+          std::memcpy(&cols[i * ds], &train[i * dim + size_t{j} * ds], ds * sizeof(float));
+        }
+        auto sub = index::ProductQuantizer::Train({ds, 1, 8}, cols.data(), tn, seed + j, 1);
+        if (!sub.ok()) {
+          status[t] = sub.status();
+          return;
+        }
+        std::memcpy(&cents[size_t{j} * 256 * ds], sub->centroids().data(),
+                    size_t{256} * ds * sizeof(float));
+      }
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(train_subs, t);
+    train_subs(0);
+    for (auto& th : pool) th.join();
+    for (const Status& st : status) VECTORD_RETURN_IF_ERROR(st);
+  }
+  if (cancelled()) return Status::Unavailable("row codes: build cancelled");
+  VECTORD_ASSIGN_OR_RETURN(auto pq, index::ProductQuantizer::FromCentroids({dim, m, 8}, cents));
   std::vector<float>().swap(train);
+  // Encoding: per subquantizer, the blocked L2 kernel against its 256 centroids, then argmin.
+  std::vector<index::CentroidPanels> panels(m);
+  for (uint32_t j = 0; j < m; ++j) panels[j].Pack(&cents[size_t{j} * 256 * ds], 256, ds);
   std::unique_ptr<RowCodes> out(
       new RowCodes(std::move(pq), metric == Distance::kDot || metric == Distance::kCosine));
   out->rows_ = n;
@@ -80,7 +114,7 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Build(const VectorSource& src, Dista
   std::vector<Status> status(threads);
   auto work = [&](unsigned t) {
     std::vector<uint8_t> raw;
-    std::vector<float> f;
+    std::vector<float> f, sub, norms, d;
     for (;;) {
       if (cancelled()) {
         status[t] = Status::Unavailable("row codes: build cancelled");
@@ -97,7 +131,22 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Build(const VectorSource& src, Dista
         return;
       }
       index::RowsToFloat(raw.data(), cnt, dim, src.dtype(), f.data());
-      out->pq_.Encode(f.data(), cnt, &out->codes_[first * m]);
+      sub.resize(cnt * ds);
+      norms.resize(cnt);
+      d.resize(cnt * 256);
+      uint8_t* codes = &out->codes_[first * m];
+      for (uint32_t j = 0; j < m; ++j) {
+        for (uint64_t i = 0; i < cnt; ++i) {
+          std::memcpy(&sub[i * ds], &f[i * dim + size_t{j} * ds], ds * sizeof(float));
+        }
+        index::SquaredNorms(sub.data(), cnt, ds, norms.data());
+        index::L2SqrBlock(sub.data(), norms.data(), cnt, panels[j], 0, panels[j].panels(), d.data(),
+                          256);
+        for (uint64_t i = 0; i < cnt; ++i) {
+          const float* di = &d[i * 256];
+          codes[i * m + j] = static_cast<uint8_t>(std::min_element(di, di + 256) - di);
+        }
+      }
     }
   };
   std::vector<std::thread> pool;
@@ -220,8 +269,17 @@ void RowCodes::BestRows(const float* q, const Roaring& allowed, uint64_t end_row
       while (got > 0 && buf[got - 1] >= end) --got;  // ascending: drop rows past the end
       for (uint32_t i = 0; i < got; ++i) {
         const uint8_t* c = codes + size_t{buf[i]} * mm;
-        float d = 0;
-        for (uint32_t j = 0; j < mm; ++j) d += t[j * 256 + c[j]];
+        // Four partial sums: a chain of 16 dependent float adds would bound the loop by latency.
+        float p[4] = {0, 0, 0, 0};
+        uint32_t j = 0;
+        for (; j + 4 <= mm; j += 4) {
+          p[0] += t[j * 256 + c[j]];
+          p[1] += t[(j + 1) * 256 + c[j + 1]];
+          p[2] += t[(j + 2) * 256 + c[j + 2]];
+          p[3] += t[(j + 3) * 256 + c[j + 3]];
+        }
+        for (; j < mm; ++j) p[0] += t[j * 256 + c[j]];
+        const float d = (p[0] + p[1]) + (p[2] + p[3]);
         if (d < tau) {
           out->emplace_back(d, buf[i]);
           if (out->size() >= 4 * r) shrink();

@@ -30,7 +30,7 @@ uint32_t RowCodeSubquantizers(uint32_t dim, uint32_t bytes);
 
 class RowCodes {
  public:
-  // Trains an 8-bit PQ with `m` subquantizers on up to 32,768 evenly spaced rows of `src` and
+  // Trains an 8-bit PQ with `m` subquantizers on up to 10,000 evenly spaced rows of `src` and
   // encodes every row (`threads` threads). Cosine rows must already be normalized (scored as Dot).
   // Unavailable when *cancel becomes true.
   static Result<std::unique_ptr<RowCodes>> Build(const VectorSource& src, Distance metric,

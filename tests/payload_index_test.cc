@@ -254,5 +254,40 @@ TEST(PayloadIndexTest, DuplicateValuesInOneRow) {
   EXPECT_EQ(set.Get("v")->RangeRows(r), Of({9}));
 }
 
+TEST(PayloadIndexTest, WideRangesOverManyContainers) {
+  // 300k rows (five 65,536-row Roaring chunks): ranges from a few rows to nearly all, so that the
+  // result is built from sparse (array) and dense (bitset) chunks, with gaps and a partial last
+  // chunk; each against brute force.
+  constexpr uint32_t kN = 300000;
+  std::mt19937 rng(17);
+  std::vector<double> value(kN);
+  for (uint32_t r = 0; r < kN; ++r) {
+    // Rows 70,000..140,000 hold values far above the rest: one chunk is nearly empty in most
+    // ranges and full in others.
+    value[r] = (r >= 70000 && r < 140000 ? 1000.0 : 0.0) + double(rng() % 100000) / 100.0;
+  }
+  // Most rows through the build (the sorted array), the last 1,000 inserted after it (pending).
+  PayloadIndexSet set;
+  ASSERT_TRUE(set.Create("v", T::kFloat,
+                         [&](const std::function<void(InternalId, const Json&)>& emit) {
+                           for (uint32_t r = 0; r + 1000 < kN; ++r) emit(r, Json{{"v", value[r]}});
+                         })
+                  .ok());
+  for (uint32_t r = kN - 1000; r < kN; ++r) set.Insert(r, Json{{"v", value[r]}});
+  for (auto [lo, hi] : std::vector<std::pair<double, double>>{
+           {0, 0.05}, {10, 20}, {0, 500}, {0, 999}, {500, 1500}, {1000, 2000}, {-1, 3000}}) {
+    Range range;
+    range.gte = lo;
+    range.lt = hi;
+    Roaring want;
+    for (uint32_t r = 0; r < kN; ++r) {
+      if (value[r] >= lo && value[r] < hi) want.add(r);
+    }
+    const Roaring got = set.Get("v")->RangeRows(range);
+    EXPECT_EQ(got.cardinality(), want.cardinality()) << lo << ".." << hi;
+    EXPECT_TRUE(got == want) << lo << ".." << hi;
+  }
+}
+
 }  // namespace
 }  // namespace vectord::index
