@@ -10,6 +10,7 @@
 //
 // Usage: bench_filtered [--data DIR] [--work DIR] [--queries N] [--reuse 1] [--calibrate 1]
 //                       [--faiss 0|1] [--nlist 2048] [--m 32] [--only SUBSTRING]
+//                       [--slow MS] [--row-code-bytes 16]
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/IDSelector.h>
@@ -71,7 +72,9 @@ int main(int argc, char** argv) {
   std::string work = "/tmp/vectord_bench_filtered";
   size_t nq = 300, nlist = 2048, pq_m = 32;
   bool reuse = false, calibrate = false, run_faiss = true;
-  std::string only;  // run only the filters whose name contains this
+  std::string only;              // run only the filters whose name contains this
+  double slow_ms = 0;            // print the explain output of queries at least this slow (stderr)
+  uint32_t row_code_bytes = 16;  // spann_config.row_code_bytes of a new collection
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--data") data = v;
@@ -83,6 +86,8 @@ int main(int argc, char** argv) {
     if (a == "--nlist") nlist = std::stoul(v);
     if (a == "--m") pq_m = std::stoul(v);
     if (a == "--only") only = v;
+    if (a == "--slow") slow_ms = std::stod(v);
+    if (a == "--row-code-bytes") row_code_bytes = static_cast<uint32_t>(std::stoul(v));
   }
   auto base = storage::DatasetReader::Open(data + "/base.bvecs");
   auto queries = storage::DatasetReader::Open(data + "/query.bvecs");
@@ -123,6 +128,7 @@ int main(int argc, char** argv) {
     cfg.fsync = false;
     SpannConfig sc;
     sc.indexing_threshold = n;
+    sc.row_code_bytes = row_code_bytes;
     cfg.spann = sc;
     if (auto s = (*db)->CreateCollection("sift", cfg); !s.ok()) return Fail(s.ToString());
     auto coll = (*db)->GetCollection("sift").value();
@@ -245,6 +251,10 @@ int main(int argc, char** argv) {
       auto res = SearchExplained(*coll, req, &ex);
       lat->push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       if (!res.ok()) return Fail(res.status().ToString());
+      if (slow_ms > 0 && lat->back() >= slow_ms) {
+        std::fprintf(stderr, "slow %s query %zu %.3f ms: %s\n", cases[c].name.c_str(), i,
+                     lat->back(), ex.ToJson().dump().c_str());
+      }
       (*plans)[SearchPlanName(ex.plan)]++;
       *lists += ex.lists_probed;
       cand_lists += ex.candidate_lists;

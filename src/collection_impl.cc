@@ -470,8 +470,11 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
     std::shared_lock l(mu_);
     has_payload_index = !indexes_.List().empty();
   }
-  bp.row_code_bytes =
-      sc.row_codes == "on" || (sc.row_codes == "auto" && has_payload_index) ? sc.row_code_bytes : 0;
+  // "auto": single-vector collections with a payload index (multi-vector collections index
+  // MUVERA encodings of thousands of dimensions: "on" only).
+  const bool codes =
+      sc.row_codes == "on" || (sc.row_codes == "auto" && has_payload_index && !config_.multivector);
+  bp.row_code_bytes = codes ? sc.row_code_bytes : 0;
   bp.cancel = &cancel_build_;
   std::error_code ec;
   std::filesystem::remove_all(idx_dir, ec);
@@ -1160,7 +1163,10 @@ Result<std::vector<index::Neighbor>> CollectionImpl::CodeScan(const float* q, si
                                                               QueryExplain* ex,
                                                               uint64_t* pages) const {
   std::vector<std::pair<float, uint32_t>> best;  // (code distance, row), smaller is closer
+  const auto t0 = std::chrono::steady_clock::now();
   codes.BestRows(q, allowed, ram_base_, r, &best, &ex->code_rows);
+  ex->us_codes =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   std::sort(best.begin(), best.end());
   const PlannerCosts& c = DefaultPlannerCosts();
   const size_t first =

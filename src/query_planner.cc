@@ -217,6 +217,7 @@ Json QueryExplain::ToJson() const {
             {"est_spann_us", est_spann_us},
             {"est_code_scan_us", est_code_us},
             {"code_rows", code_rows},
+            {"code_scan_us", us_codes},
             {"select_us", us_select},
             {"search_us", us_search}};
   if (filtered) j["count_source"] = count_source;

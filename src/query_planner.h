@@ -116,6 +116,7 @@ struct QueryExplain {
   double selectivity = 1;  // matches / live rows
   double est_brute_us = 0, est_spann_us = 0, est_code_us = 0;
   uint64_t code_rows = 0;  // plan (d): rows scored from their codes (those re-ranked: rows_scored)
+  double us_codes = 0;     // plan (d): scoring the codes (the re-rank reads follow)
   uint32_t lists_probed = 0;
   uint32_t candidate_lists = 0;  // lists the summaries leave for the filter (all without them)
   uint32_t rounds = 0;

@@ -28,8 +28,8 @@ struct SpannConfig {
   float rng_factor = 1.2f;              // RNG rule factor (0 = off; > 1 keeps more replicas)
   uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
   // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
-  // docs/filters.md "Code scan"): "auto" builds them when the collection has a payload index at
-  // build time, "on" always, "off" never. row_code_bytes: their size (rounded down to a divisor
+  // docs/filters.md "Code scan"): "auto" builds them when a single-vector collection has a
+  // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down to a divisor
   // of the vector size), the RAM they cost per row.
   std::string row_codes = "auto";
   uint32_t row_code_bytes = 16;
