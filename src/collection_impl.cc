@@ -216,6 +216,8 @@ Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(
   VECTORD_RETURN_IF_ERROR(c->Restore(catalog).WithContext("collection '" + c->name_ + "'"));
   {
     std::lock_guard<std::mutex> wl(c->write_mu_);
+    // The FDE PQ is rebuilt from the FDE rows in the background (src/fde_pq.h).
+    if (c->config_.multivector) c->MaybeTrainFdePq();
     c->MaybeStartBuild();
   }
   return c;
@@ -224,6 +226,7 @@ Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(
 CollectionImpl::~CollectionImpl() {
   cancel_build_ = true;
   if (build_thread_.joinable()) build_thread_.join();
+  if (fde_pq_thread_.joinable()) fde_pq_thread_.join();
 }
 
 Status CollectionImpl::Restore(const Json& catalog) {
@@ -286,7 +289,6 @@ Status CollectionImpl::Restore(const Json& catalog) {
     VECTORD_RETURN_IF_ERROR(
         file_->Read(first, n, vectors_.data() + (first - ram_base_) * row_bytes_));
   }
-  if (config_.multivector) MaybeTrainFdePq();  // rebuilt from the FDE rows (src/fde_pq.h)
   live_bits_.assign((rows_ + 63) / 64, 0);
   row_to_id_.assign(rows_, PointId());
   payloads_.assign(rows_, Json());

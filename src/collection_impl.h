@@ -163,9 +163,20 @@ class CollectionImpl : public Collection {
   // The FDE PQ stage (src/fde_pq.h). Encodes n stored FDE rows at `fde_rows` with `pq`.
   void EncodeFdePq(const index::ProductQuantizer& pq, const uint8_t* fde_rows, size_t n,
                    uint8_t* codes) const;
-  // Under write_mu_ (or at open): trains the PQ (and encodes every row) when the collection has
-  // reached FdePq::TrainRows' next step and its FDE rows are all in RAM.
+  // Under write_mu_ (or at open): when the collection has reached FdePq::TrainRows' next step
+  // and its FDE rows are all in RAM, starts TrainFdePq on fde_pq_thread_ (one at a time). The
+  // current PQ (or the exact FDE scan) serves until the new one is installed.
   void MaybeTrainFdePq();
+  // The background job: samples and trains outside write_mu_, encodes the rows present (a chunk
+  // at a time under a shared mu_), then under write_mu_ encodes the rows written meanwhile and
+  // installs the PQ.
+  void TrainFdePq();
+
+ public:
+  // Tests: waits until no FDE PQ training is running or pending.
+  void WaitForFdePq();
+
+ private:
   // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
   void AppendFdePq(const MultiBatch& mb, size_t n);
   // The MUVERA candidates (ascending rows) by the PQ scan, re-scored with float16 FDEs. mu_.
@@ -264,6 +275,10 @@ class CollectionImpl : public Collection {
   bool build_failed_ = false;  // guarded by write_mu_
   uint64_t spann_gen_ = 0;     // guarded by write_mu_
   std::atomic<bool> cancel_build_{false};
+  // Background FDE PQ training (multi-vector collections). Started and joined under write_mu_ (or
+  // in the destructor).
+  std::thread fde_pq_thread_;
+  std::atomic<bool> fde_pq_training_{false};
   std::atomic<uint64_t> build_done_rows_{0}, build_total_rows_{0};
   std::vector<uint64_t> live_bits_;          // guarded by mu_
   Roaring live_;                             // guarded by mu_

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <iostream>
 #include <new>
+#include <sstream>
+#include <thread>
 
 #include "index/chamfer.h"
 #include "index/distance.h"
@@ -483,19 +485,52 @@ void CollectionImpl::AppendFdePq(const MultiBatch& mb, size_t n) {
 
 void CollectionImpl::MaybeTrainFdePq() {
   const MuveraConfig& mc = config_.multivector->muvera;
-  if (mc.fde_index != "pq4") return;
-  std::shared_lock l(mu_);
-  if (ram_base_ != 0) return;  // SPANN serves the indexed rows
-  const uint64_t t = FdePq::TrainRows(rows_);
-  if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t && fde_pq_->rows() == rows_)) return;
-  // Deterministic: a strided sample of rows [0, t) (dead rows too: their bytes never change),
-  // fixed seed. Writers are held off by write_mu_ (or this is the open), so vectors_ is stable.
+  if (mc.fde_index != "pq4" || fde_pq_training_ || cancel_build_) return;
+  {
+    std::shared_lock l(mu_);
+    if (ram_base_ != 0) return;  // SPANN serves the indexed rows
+    const uint64_t t = FdePq::TrainRows(rows_);
+    if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t)) return;
+  }
+  if (fde_pq_thread_.joinable()) fde_pq_thread_.join();  // a finished earlier training
+  fde_pq_training_ = true;
+  fde_pq_thread_ = std::thread([this] {
+    TrainFdePq();
+    fde_pq_training_ = false;
+  });
+}
+
+void CollectionImpl::WaitForFdePq() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> wl(write_mu_);
+      MaybeTrainFdePq();  // a step reached while the last training ran
+      if (!fde_pq_training_) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void CollectionImpl::TrainFdePq() {
+  const MuveraConfig& mc = config_.multivector->muvera;
   const auto t0 = std::chrono::steady_clock::now();
-  const size_t s = static_cast<size_t>(std::min<uint64_t>(FdePq::kSampleRows, t));
-  std::vector<float> sample(s * vdim_);
-  for (size_t i = 0; i < s; ++i) {
-    const uint64_t row = uint64_t{i} * t / s;
-    DecodeElements(vectors_.data() + row * row_bytes_, vdim_, vtype_, sample.data() + i * vdim_);
+  // Deterministic: a strided sample of rows [0, t) (dead rows too: their bytes never change),
+  // fixed seed. Rows below rows_ never change, so reading them under a shared mu_ is enough.
+  uint64_t t, present;
+  std::vector<float> sample;
+  size_t s;
+  {
+    std::shared_lock l(mu_);
+    if (ram_base_ != 0) return;
+    present = rows_;
+    t = FdePq::TrainRows(rows_);
+    if (t == 0) return;
+    s = static_cast<size_t>(std::min<uint64_t>(FdePq::kSampleRows, t));
+    sample.resize(s * vdim_);
+    for (size_t i = 0; i < s; ++i) {
+      const uint64_t row = uint64_t{i} * t / s;
+      DecodeElements(vectors_.data() + row * row_bytes_, vdim_, vtype_, sample.data() + i * vdim_);
+    }
   }
   // One subspace per SimHash bucket (d_proj floats; 4 after a final projection), >= 2 floats.
   const uint32_t m = mc.fde_pq_m != 0
@@ -510,16 +545,41 @@ void CollectionImpl::MaybeTrainFdePq() {
     return;
   }
   std::unique_ptr<FdePq> pq = std::move(trained).value();
-  std::vector<uint8_t> codes(rows_ * pq->code_size());
-  EncodeFdePq(*pq->encoder(), vectors_.data(), rows_, codes.data());
+  const size_t cs = pq->code_size();
+  // Encode the rows there are, a chunk at a time (writers append between chunks), catching up
+  // with the rows written meanwhile until few are left; those are encoded under write_mu_ below.
+  constexpr uint64_t kChunk = 1024;
+  std::vector<uint8_t> codes;
+  uint64_t done = 0;
+  for (int pass = 0; pass < 8 && present - done > kChunk / 4; ++pass) {
+    codes.resize(present * cs);
+    for (; done < present;) {
+      if (cancel_build_) return;
+      std::shared_lock l(mu_);
+      if (ram_base_ != 0) return;
+      const uint64_t n = std::min<uint64_t>(kChunk, present - done);
+      EncodeFdePq(*pq->encoder(), vectors_.data() + done * row_bytes_, n, codes.data() + done * cs);
+      done += n;
+    }
+    std::shared_lock l(mu_);
+    present = rows_;
+  }
+  std::lock_guard<std::mutex> wl(write_mu_);
+  std::unique_lock l(mu_);
+  if (ram_base_ != 0 || dropped_) return;
+  if (rows_ > done) {
+    codes.resize(rows_ * cs);
+    EncodeFdePq(*pq->encoder(), vectors_.data() + done * row_bytes_, rows_ - done,
+                codes.data() + done * cs);
+  }
   pq->Append(codes.data(), rows_);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  l.unlock();
-  std::unique_lock w(mu_);
   fde_pq_ = std::move(pq);
-  std::cerr << "vectord: collection '" << name_ << "': FDE PQ (m " << m << ", " << s
-            << " training rows of the first " << t << ") over " << fde_pq_->rows() << " rows in "
-            << secs << " s (training " << train_s << " s)\n";
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ostringstream msg;  // one write: other collections' threads log too
+  msg << "vectord: collection '" << name_ << "': FDE PQ (m " << m << ", " << s
+      << " training rows of the first " << t << ") over " << fde_pq_->rows() << " rows in " << secs
+      << " s (training " << train_s << " s, in the background)\n";
+  std::cerr << msg.str();
 }
 
 std::vector<uint32_t> CollectionImpl::FdePqCandidates(const float* fq, uint32_t cand,

@@ -357,6 +357,8 @@ TEST_F(MultivectorTest, PqCandidateStage) {
     }
     ASSERT_TRUE(c->Upsert(std::move(batch), false).ok());
   }
+  // The PQ is trained in the background: the exact FDE scan serves until it is installed.
+  vectord::testing::WaitForFdePq(*c);
   EXPECT_EQ(mode(*c), "fde_pq4");
 
   auto run = [&](Collection& col, const std::set<uint64_t>& deleted, int group, uint32_t cand,
@@ -374,6 +376,8 @@ TEST_F(MultivectorTest, PqCandidateStage) {
     ASSERT_TRUE(e->Upsert(batch, false).ok());
     ASSERT_TRUE(r3->Upsert(std::move(batch), false).ok());
   }
+  vectord::testing::WaitForFdePq(*e);
+  vectord::testing::WaitForFdePq(*r3);
   EXPECT_EQ(mode(*e), "fde");
   EXPECT_EQ(mode(*r3), "fde_pq4");
   const double r_pq = run(*c, {}, -1, 150, nullptr);
@@ -405,7 +409,8 @@ TEST_F(MultivectorTest, PqCandidateStage) {
   r3.reset();
   Reopen();
   auto c2 = Coll();
-  EXPECT_EQ(mode(*c2), "fde_pq4");  // rebuilt at open
+  vectord::testing::WaitForFdePq(*c2);
+  EXPECT_EQ(mode(*c2), "fde_pq4");  // rebuilt after open, in the background
   run(*c2, deleted, -1, 150, &after);
   run(*c2, deleted, 3, 150, &after_f);
   auto same = [](const std::vector<std::vector<ScoredPoint>>& a,

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "src/collection_impl.h"
 #include "vectord/database.h"
 
 namespace vectord::testing {
@@ -49,6 +50,11 @@ inline CollectionConfig SpannU8Config(uint32_t dim, uint64_t threshold,
   if (nprobe) sc.nprobe = *nprobe;
   cfg.spann = sc;
   return cfg;
+}
+
+// Waits for a multi-vector collection's background FDE PQ training (src/fde_pq.h), if any.
+inline void WaitForFdePq(Collection& c) {
+  if (auto* impl = dynamic_cast<CollectionImpl*>(&c)) impl->WaitForFdePq();
 }
 
 // Waits up to `seconds` for the collection's SPANN index: success once it is green with indexed
