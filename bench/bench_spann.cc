@@ -7,7 +7,7 @@
 //               [--nav tree|brute|hnsw] [--nprobe 8,16,32] [--eps 0.6] [--rerank 32,64]
 //               [--threads N] [--build-threads N] [--target N] [--closure 0.15] [--rng 1.0]
 //               [--expected-replicas R]
-//               [--pq-m M] [--csv F] [--navbench]
+//               [--pq-m M] [--csv F] [--navbench] [--cache-mb MB]
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   unsigned threads = std::thread::hardware_concurrency() * 2;
   unsigned build_threads = 0;  // 0 = every hardware thread
   bool rebuild = false, navbench = false;
+  double cache_mb = 0;  // RAM cache of hot posting lists (SpannOpenOptions::cache_bytes)
   uint32_t target = 0, pq_m = 0;
   float closure = -1, rng = -1, expected_replicas = 0;
   for (int i = 1; i < argc; ++i) {
@@ -188,6 +189,8 @@ int main(int argc, char** argv) {
       rebuild = true;
     else if (a == "--navbench")
       navbench = true;
+    else if (a == "--cache-mb")
+      cache_mb = std::stod(next());
     else {
       std::fprintf(stderr, "unknown option %s (see the header of bench/bench_spann.cc)\n",
                    a.c_str());
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
   }
   SpannOpenOptions oo;
   oo.vector_file = vfile;
+  oo.cache_bytes = static_cast<size_t>(cache_mb * 1048576.0);
   auto idx_r = SpannIndex::Open(dir, oo);
   if (!idx_r.ok()) Die(idx_r.status());
   const SpannIndex& idx = **idx_r;
@@ -302,6 +306,8 @@ int main(int argc, char** argv) {
       idx.ResidentBytes() / 1048576.0, static_cast<double>(idx.ResidentBytes()) / idx.rows(),
       idx.PostingFileBytes() / 1048576.0, static_cast<double>(idx.PostingFileBytes()) / idx.rows(),
       static_cast<unsigned>(src.row_bytes() + 4));
+  std::printf("# list cache: %.1f MB = %.2f B/vector\n", idx.CacheBytes() / 1048576.0,
+              static_cast<double>(idx.CacheBytes()) / idx.rows());
 
   FILE* csvf = csv.empty() ? nullptr : std::fopen(csv.c_str(), "w");
   const char* header =
