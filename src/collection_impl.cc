@@ -11,6 +11,8 @@
 #include <limits>
 #include <set>
 #include <span>
+#include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "index/distance.h"
@@ -19,6 +21,7 @@
 #include "src/fde_pq.h"
 #include "src/list_summary.h"
 #include "src/query_planner.h"
+#include "src/row_codes.h"
 #include "src/spann_builder.h"
 #include "src/spann_index.h"
 #include "src/vector_source.h"
@@ -219,6 +222,7 @@ Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(
     // The FDE PQ is rebuilt from the FDE rows in the background (src/fde_pq.h).
     if (c->config_.multivector) c->MaybeTrainFdePq();
     c->MaybeStartBuild();
+    c->MaybeBuildRowCodes();
   }
   return c;
 }
@@ -227,6 +231,7 @@ CollectionImpl::~CollectionImpl() {
   cancel_build_ = true;
   if (build_thread_.joinable()) build_thread_.join();
   if (fde_pq_thread_.joinable()) fde_pq_thread_.join();
+  if (row_codes_thread_.joinable()) row_codes_thread_.join();
 }
 
 Status CollectionImpl::Restore(const Json& catalog) {
@@ -559,6 +564,74 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   index_error_.clear();
   std::cerr << "vectord: collection '" << name_ << "': SPANN index over " << rows
             << " rows installed (" << built->lists << " lists, " << built->seconds_total << " s)\n";
+  l.unlock();
+  MaybeBuildRowCodes();  // a payload index created while the index was being built (write_mu_)
+}
+
+void CollectionImpl::MaybeBuildRowCodes() {
+  if (!config_.spann || row_codes_building_ || cancel_build_ || dropped_) return;
+  const SpannConfig& sc = *config_.spann;
+  std::shared_ptr<const SpannIndex> index;
+  {
+    std::shared_lock l(mu_);
+    if (!spann_ || spann_->row_codes() != nullptr || sc.row_codes == "off") return;
+    if (sc.row_codes == "auto" && (indexes_.List().empty() || config_.multivector)) return;
+    index = spann_;
+  }
+  if (row_codes_thread_.joinable()) row_codes_thread_.join();  // a finished earlier build
+  row_codes_building_ = true;
+  const std::string dir = dir_ + "/spann-" + std::to_string(spann_gen_);
+  row_codes_thread_ = std::thread([this, index, dir] {
+    BuildRowCodes(index, dir);
+    row_codes_building_ = false;
+  });
+}
+
+void CollectionImpl::BuildRowCodes(std::shared_ptr<const SpannIndex> index, std::string dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint32_t m = RowCodeSubquantizers(vdim_, config_.spann->row_code_bytes);
+  Status st =
+      m == 0 ? Status::InvalidArgument("row_code_bytes gives no subquantizer count") : Status::OK();
+  std::unique_ptr<RowCodes> codes;
+  if (st.ok()) {
+    // The index's rows never change: read them through a descriptor of our own.
+    auto vf = storage::VectorFile::Open(file_->path(), vdim_, vtype_);
+    st = vf.status();
+    if (vf.ok()) {
+      auto source = MakeVectorFileSource(**vf, vdim_, vtype_, index->rows());
+      auto built =
+          RowCodes::Build(*source, vdist_, m, 1234, std::max(1u, pool_->size()), &cancel_build_);
+      st = built.status();
+      if (built.ok()) codes = std::move(built).value();
+    }
+  }
+  if (st.ok()) st = codes->Write(dir + "/" + kRowCodesFile);
+  if (!st.ok()) {
+    if (!cancel_build_) {
+      std::cerr << "vectord: collection '" << name_ << "': cannot build row codes ("
+                << st.ToString() << "); filtered searches run without the code scan\n";
+    }
+    return;
+  }
+  const uint64_t rows = codes->rows();
+  index->InstallRowCodes(std::move(codes));
+  std::ostringstream msg;
+  msg << "vectord: collection '" << name_ << "': row codes (" << m << " bytes) for " << rows
+      << " indexed rows built in "
+      << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+      << " s, in the background\n";
+  std::cerr << msg.str();
+}
+
+void CollectionImpl::WaitForRowCodes() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> wl(write_mu_);
+      MaybeBuildRowCodes();
+      if (!row_codes_building_) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 void CollectionImpl::MarkDropped() {
@@ -1554,6 +1627,7 @@ Result<uint64_t> CollectionImpl::CreatePayloadIndex(const std::string& field,
     indexes_.Drop(field);
     return s;
   }
+  MaybeBuildRowCodes();  // a first payload index on an indexed collection: filters will come
   return ++op_seq_;
 }
 

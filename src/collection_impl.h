@@ -171,10 +171,17 @@ class CollectionImpl : public Collection {
   // at a time under a shared mu_), then under write_mu_ encodes the rows written meanwhile and
   // installs the PQ.
   void TrainFdePq();
+  // Under write_mu_: starts BuildRowCodes on row_codes_thread_ when the SPANN index lacks row
+  // codes that the configuration asks for (spann_config.row_codes; "auto": a payload index
+  // exists now).
+  void MaybeBuildRowCodes();
+  void BuildRowCodes(std::shared_ptr<const SpannIndex> index, std::string dir);
 
  public:
   // Tests: waits until no FDE PQ training is running or pending.
   void WaitForFdePq();
+  // Tests: waits until no row-code build is running or pending.
+  void WaitForRowCodes();
 
  private:
   // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
@@ -279,6 +286,11 @@ class CollectionImpl : public Collection {
   // in the destructor).
   std::thread fde_pq_thread_;
   std::atomic<bool> fde_pq_training_{false};
+  // Row codes built after the SPANN index (src/row_codes.h): its index had none (row_codes
+  // "auto" without a payload index at build time, an index from before row codes) or its file
+  // was damaged. Started and joined under write_mu_ (or in the destructor).
+  std::thread row_codes_thread_;
+  std::atomic<bool> row_codes_building_{false};
   std::atomic<uint64_t> build_done_rows_{0}, build_total_rows_{0};
   std::vector<uint64_t> live_bits_;          // guarded by mu_
   Roaring live_;                             // guarded by mu_

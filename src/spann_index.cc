@@ -209,7 +209,7 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
   {
     auto codes = RowCodes::Read(dir + "/" + kRowCodesFile, m.rows);
     if (codes.ok()) {
-      idx->row_codes_ = std::move(codes).value();
+      idx->InstallRowCodes(std::move(codes).value());
     } else if (codes.status().code() != Status::Code::kNotFound) {
       std::cerr << "vectord: SPANN index '" << dir << "': " << codes.status().ToString()
                 << "; filtered searches run without the code scan\n";
@@ -236,10 +236,18 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
   return idx;
 }
 
+bool SpannIndex::InstallRowCodes(std::unique_ptr<RowCodes> codes) const {
+  std::lock_guard<std::mutex> l(row_codes_mu_);
+  if (row_codes_owned_ || !codes || codes->rows() != meta_.rows) return false;
+  row_codes_owned_ = std::move(codes);
+  row_codes_.store(row_codes_owned_.get(), std::memory_order_release);
+  return true;
+}
+
 size_t SpannIndex::ResidentBytes() const {
   return meta_.centroids->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
          size_t{meta_.num_lists()} * sizeof(storage::PostingListInfo) +
-         (row_codes_ ? row_codes_->MemoryBytes() : 0);
+         (row_codes() ? row_codes()->MemoryBytes() : 0);
 }
 
 uint64_t SpannIndex::PostingFileBytes() const { return postings_->file_bytes(); }

@@ -5,6 +5,7 @@
 // Search calls (each thread keeps its own IoReader and buffers).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -134,7 +135,10 @@ class SpannIndex {
   const SpannMeta& meta() const { return meta_; }
   // The per-row PQ codes of the filtered code scan (src/row_codes.h); null when the index has
   // none (built with row_code_bytes 0, or before they existed) or its file failed its checks.
-  const RowCodes* row_codes() const { return row_codes_.get(); }
+  const RowCodes* row_codes() const { return row_codes_.load(std::memory_order_acquire); }
+  // Installs codes built after the index (for its rows()); false when it already has some. Once
+  // installed they stay for the index's lifetime, so a pointer from row_codes() stays valid.
+  bool InstallRowCodes(std::unique_ptr<RowCodes> codes) const;
   // RAM of the resident part: centroids + navigation + PQ + per-list directory + row codes
   // (excluding the cache).
   size_t ResidentBytes() const;
@@ -159,7 +163,9 @@ class SpannIndex {
   uint32_t record_bytes_ = 0;
   std::vector<std::vector<uint8_t>> cache_;  // decoded payload per cached list, else empty
   size_t cache_bytes_ = 0;
-  std::unique_ptr<RowCodes> row_codes_;
+  mutable std::mutex row_codes_mu_;
+  mutable std::unique_ptr<RowCodes> row_codes_owned_;  // guarded by row_codes_mu_
+  mutable std::atomic<const RowCodes*> row_codes_{nullptr};
   // MeanListEntries / MeanListPages, computed on first use.
   mutable std::once_flag list_means_once_;
   mutable double mean_entries_ = 0, mean_pages_ = 0;

@@ -57,6 +57,11 @@ inline void WaitForFdePq(Collection& c) {
   if (auto* impl = dynamic_cast<CollectionImpl*>(&c)) impl->WaitForFdePq();
 }
 
+// Waits for a SPANN collection's background row-code build (src/row_codes.h), if any.
+inline void WaitForRowCodes(Collection& c) {
+  if (auto* impl = dynamic_cast<CollectionImpl*>(&c)) impl->WaitForRowCodes();
+}
+
 // Waits up to `seconds` for the collection's SPANN index: success once it is green with indexed
 // vectors; failure at once when the build fails (status red, with its error), or at the deadline.
 inline ::testing::AssertionResult WaitForIndex(Collection& c, int seconds) {
