@@ -556,8 +556,7 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
   dirty_log_ = std::move(dirty_log);
   reader_ = std::move(vf);
   const uint64_t drop = (rows - ram_base_) * row_bytes_;
-  std::vector<uint8_t>(vectors_.begin() + static_cast<ptrdiff_t>(drop), vectors_.end())
-      .swap(vectors_);
+  vectors_.erase_front(drop);
   ram_base_ = rows;
   fde_pq_.reset();  // the FDE PQ stage covers all-RAM collections only
   status_ = "green";
@@ -896,10 +895,10 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   // Durable: apply to the in-RAM state.
   std::unique_lock l(mu_);
   rows_ = first + keep.size();
-  vectors_.insert(vectors_.end(), bytes.begin(), bytes.end());
+  vectors_.append(bytes.data(), bytes.size());
   if (config_.multivector) {
     token_spans_.insert(token_spans_.end(), mb.spans.begin(), mb.spans.end());
-    token_ram_.insert(token_ram_.end(), mb.records.begin(), mb.records.end());
+    token_ram_.append(mb.records.data(), mb.records.size());
     AppendFdePq(mb, keep.size());
     if (mb.encoder) {
       fde_ = std::move(mb.encoder);

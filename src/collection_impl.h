@@ -16,6 +16,7 @@
 
 #include "index/flat_search.h"
 #include "index/payload_index.h"
+#include "src/row_buffer.h"
 #include "src/thread_pool.h"
 #include "storage/metadata_store.h"
 #include "storage/token_store.h"
@@ -258,7 +259,7 @@ class CollectionImpl : public Collection {
   uint64_t rows_ = 0;  // guarded by mu_
   // Rows [ram_base_, rows_) in RAM; rows below ram_base_ are indexed by spann_ and read from
   // reader_ when needed. Guarded by mu_.
-  std::vector<uint8_t> vectors_;
+  RowBuffer vectors_;
   uint64_t ram_base_ = 0;                        // guarded by mu_
   std::shared_ptr<const SpannIndex> spann_;      // guarded by mu_
   std::unique_ptr<storage::VectorFile> reader_;  // read-only handle; guarded by mu_
@@ -305,7 +306,7 @@ class CollectionImpl : public Collection {
   std::vector<storage::TokenSpan> token_spans_;
   // Unless config_.on_disk: the token data file's records in RAM (byte i = file byte
   // kHeaderBytes + i), so search re-ranks without I/O. Guarded by mu_.
-  std::vector<uint8_t> token_ram_;
+  RowBuffer token_ram_;
   std::shared_ptr<const index::FdeEncoder> fde_;
   std::vector<float> muvera_center_;
   // The FDE PQ candidate stage over rows [0, rows_) while ram_base_ == 0 (src/fde_pq.h); its

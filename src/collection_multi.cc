@@ -163,7 +163,12 @@ Status CollectionImpl::RestoreTokens(const Json& catalog) {
     VECTORD_RETURN_IF_ERROR(file_->Truncate(rows));
   }
   token_spans_ = std::move(spans);
-  if (!config_.on_disk) VECTORD_RETURN_IF_ERROR(tokens_->ReadAll(token_spans_, &token_ram_));
+  if (!config_.on_disk) {
+    std::vector<uint8_t> all;
+    VECTORD_RETURN_IF_ERROR(tokens_->ReadAll(token_spans_, &all));
+    token_ram_.clear();
+    token_ram_.append(all.data(), all.size());
+  }
   const MuveraConfig& mc = config_.multivector->muvera;
   if (catalog.is_object() && catalog.contains("muvera_center")) {
     try {
