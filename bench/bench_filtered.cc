@@ -10,7 +10,7 @@
 //
 // Usage: bench_filtered [--data DIR] [--work DIR] [--queries N] [--reuse 1] [--calibrate 1]
 //                       [--faiss 0|1] [--nlist 2048] [--m 32] [--only SUBSTRING]
-//                       [--slow MS] [--row-code-bytes 16]
+//                       [--slow MS] [--row-code-bytes 16] [--pause-us US]
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/IDSelector.h>
@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   std::string only;              // run only the filters whose name contains this
   double slow_ms = 0;            // print the explain output of queries at least this slow (stderr)
   uint32_t row_code_bytes = 16;  // spann_config.row_code_bytes of a new collection
+  // Idle time between two queries (0 = back to back): latency at a lower, fixed load.
+  size_t pause_us = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--data") data = v;
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
     if (a == "--only") only = v;
     if (a == "--slow") slow_ms = std::stod(v);
     if (a == "--row-code-bytes") row_code_bytes = static_cast<uint32_t>(std::stoul(v));
+    if (a == "--pause-us") pause_us = std::stoul(v);
   }
   auto base = storage::DatasetReader::Open(data + "/base.bvecs");
   auto queries = storage::DatasetReader::Open(data + "/query.bvecs");
@@ -247,6 +250,7 @@ int main(int argc, char** argv) {
       req.limit = k;
       req.filter = cases[c].filter;
       QueryExplain ex;
+      if (pause_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
       const auto t0 = Clock::now();
       auto res = SearchExplained(*coll, req, &ex);
       lat->push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
