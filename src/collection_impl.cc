@@ -232,6 +232,7 @@ CollectionImpl::~CollectionImpl() {
   if (build_thread_.joinable()) build_thread_.join();
   if (fde_pq_thread_.joinable()) fde_pq_thread_.join();
   if (row_codes_thread_.joinable()) row_codes_thread_.join();
+  if (summaries_thread_.joinable()) summaries_thread_.join();
 }
 
 Status CollectionImpl::Restore(const Json& catalog) {
@@ -383,12 +384,8 @@ void CollectionImpl::LoadSummaries(const std::string& idx_dir) {
   }
   auto built = BuildSummaries(*spann_, /*locked=*/true, Roaring());
   st = built.status();
-  if (built.ok()) st = (*built)->Write(file, Roaring());
-  if (st.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(log_path, ec);
-    Roaring none;
-    auto log = DirtyLog::Open(log_path, &none);
+  if (built.ok()) {
+    auto log = WriteSummariesAndEmptyLog(**built, Roaring(), idx_dir);
     st = log.status();
     if (log.ok()) {
       summaries_ = std::move(built).value();
@@ -519,10 +516,8 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
     dirty.swap(summary_pending_dirty_);
   }
   Status sst = summaries.status();
-  if (sst.ok()) sst = (*summaries)->Write(idx_dir + "/" + kListSummaryFile, dirty);
   if (sst.ok()) {
-    Roaring none;
-    auto log = DirtyLog::Open(idx_dir + "/" + kListSummaryDirtyLog, &none);
+    auto log = WriteSummariesAndEmptyLog(**summaries, dirty, idx_dir);
     sst = log.status();
     if (log.ok()) {
       dirty_log = std::move(log).value();
@@ -577,12 +572,18 @@ void CollectionImpl::MaybeBuildRowCodes() {
     if (sc.row_codes == "auto" && (indexes_.List().empty() || config_.multivector)) return;
     index = spann_;
   }
-  if (row_codes_thread_.joinable()) row_codes_thread_.join();  // a finished earlier build
-  row_codes_building_ = true;
   const std::string dir = dir_ + "/spann-" + std::to_string(spann_gen_);
-  row_codes_thread_ = std::thread([this, index, dir] {
-    BuildRowCodes(index, dir);
-    row_codes_building_ = false;
+  StartJob(&row_codes_thread_, &row_codes_building_,
+           [this, index, dir] { BuildRowCodes(index, dir); });
+}
+
+void CollectionImpl::StartJob(std::thread* thread, std::atomic<bool>* running,
+                              std::function<void()> job) {
+  if (thread->joinable()) thread->join();  // a finished earlier run
+  *running = true;
+  *thread = std::thread([running, job = std::move(job)] {
+    job();
+    *running = false;
   });
 }
 
@@ -622,15 +623,92 @@ void CollectionImpl::BuildRowCodes(std::shared_ptr<const SpannIndex> index, std:
   std::cerr << msg.str();
 }
 
-void CollectionImpl::WaitForRowCodes() {
+void CollectionImpl::WaitForJob(void (CollectionImpl::*maybe_start)(),
+                                const std::atomic<bool>& running) {
   for (;;) {
     {
       std::lock_guard<std::mutex> wl(write_mu_);
-      MaybeBuildRowCodes();
-      if (!row_codes_building_) return;
+      (this->*maybe_start)();  // a job that became due while the last one ran
+      if (!running) return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+void CollectionImpl::WaitForRowCodes() {
+  WaitForJob(&CollectionImpl::MaybeBuildRowCodes, row_codes_building_);
+}
+
+void CollectionImpl::MaybeRefreshSummaries() {
+  if (summaries_refreshing_ || cancel_build_ || dropped_) return;
+  std::shared_ptr<const SpannIndex> index;
+  {
+    std::shared_lock l(mu_);
+    if (!spann_ || !summaries_ || !dirty_log_) return;
+    if (summary_dirty_.cardinality() < std::max<uint64_t>(256, ram_base_ / 32)) return;
+    index = spann_;
+  }
+  {
+    // Writers are held off (write_mu_): every change from here on is tracked.
+    std::unique_lock l(mu_);
+    summary_tracking_ = true;
+    summary_pending_dirty_ = Roaring();
+  }
+  const std::string dir = dir_ + "/spann-" + std::to_string(spann_gen_);
+  StartJob(&summaries_thread_, &summaries_refreshing_,
+           [this, index, dir] { RefreshSummaries(index, dir); });
+}
+
+void CollectionImpl::RefreshSummaries(std::shared_ptr<const SpannIndex> index, std::string dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto built = BuildSummaries(*index, /*locked=*/false, Roaring());
+  std::lock_guard<std::mutex> wl(write_mu_);
+  Roaring dirty;
+  uint64_t before;
+  {
+    std::unique_lock l(mu_);
+    summary_tracking_ = false;
+    dirty.swap(summary_pending_dirty_);
+    before = summary_dirty_.cardinality();
+  }
+  if (dropped_ || cancel_build_) return;
+  // The new summary file (with the changes made while it was built), then an empty log.
+  Status st = built.status();
+  std::unique_ptr<DirtyLog> log;
+  if (st.ok()) {
+    auto written = WriteSummariesAndEmptyLog(**built, dirty, dir);
+    st = written.status();
+    if (written.ok()) log = std::move(written).value();
+  }
+  if (!st.ok()) {
+    // The summary file may be new already: its changed rows are in the old log too, so the
+    // summaries in RAM (with their dirty rows) still describe a superset. Nothing to undo.
+    std::cerr << "vectord: collection '" << name_ << "': cannot refresh the list summaries ("
+              << st.ToString() << "); searches keep checking the changed rows\n";
+    std::unique_lock l(mu_);
+    summary_dirty_ |= dirty;
+    return;
+  }
+  {
+    std::unique_lock l(mu_);
+    summaries_ = std::move(built).value();
+    summary_dirty_ = dirty;
+    dirty_log_ = std::move(log);
+  }
+  std::ostringstream msg;
+  msg << "vectord: collection '" << name_ << "': list summaries refreshed (" << before
+      << " changed rows -> " << dirty.cardinality() << ") in "
+      << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+  std::cerr << msg.str();
+}
+
+void CollectionImpl::WaitForSummaries() {
+  WaitForJob(&CollectionImpl::MaybeRefreshSummaries, summaries_refreshing_);
+}
+
+uint64_t CollectionImpl::SummaryDirtyRows() const {
+  std::shared_lock l(mu_);
+  return summary_dirty_.cardinality();
 }
 
 void CollectionImpl::MarkDropped() {
@@ -1020,6 +1098,8 @@ Result<uint64_t> CollectionImpl::CommitPayloads(const std::vector<InternalId>& r
     payloads_[r] = std::move(new_payloads[i]);
     if (!payloads_[r].is_null()) indexes_.Insert(r, payloads_[r]);
   }
+  l.unlock();
+  MaybeRefreshSummaries();
   return ++op_seq_;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -177,12 +178,29 @@ class CollectionImpl : public Collection {
   // exists now).
   void MaybeBuildRowCodes();
   void BuildRowCodes(std::shared_ptr<const SpannIndex> index, std::string dir);
+  // Under write_mu_: once the rows changed since the list summaries were built (searches score
+  // them exactly, and the dirty log keeps growing) pass max(256, indexed rows / 32), starts
+  // RefreshSummaries on summaries_thread_.
+  void MaybeRefreshSummaries();
+  // Rebuilds the summaries from the payloads (changes meanwhile tracked as at a SPANN build),
+  // writes them with those changes as their build-dirty rows, replaces the dirty log with an
+  // empty one (a new file renamed over the old) and installs both.
+  void RefreshSummaries(std::shared_ptr<const SpannIndex> index, std::string dir);
+  // Under write_mu_: joins *thread (a finished earlier run) and runs job on it, `running` true
+  // until it returns.
+  void StartJob(std::thread* thread, std::atomic<bool>* running, std::function<void()> job);
+  // Tests' waits: calls maybe_start under write_mu_ until `running` is false.
+  void WaitForJob(void (CollectionImpl::*maybe_start)(), const std::atomic<bool>& running);
 
  public:
   // Tests: waits until no FDE PQ training is running or pending.
   void WaitForFdePq();
   // Tests: waits until no row-code build is running or pending.
   void WaitForRowCodes();
+  // Tests: waits until no summary refresh is running or pending; the rows changed since the
+  // summaries were built.
+  void WaitForSummaries();
+  uint64_t SummaryDirtyRows() const;
 
  private:
   // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
@@ -292,6 +310,10 @@ class CollectionImpl : public Collection {
   // was damaged. Started and joined under write_mu_ (or in the destructor).
   std::thread row_codes_thread_;
   std::atomic<bool> row_codes_building_{false};
+  // Summaries rebuilt once many rows changed after them (RefreshSummaries). Started and joined
+  // under write_mu_ (or in the destructor).
+  std::thread summaries_thread_;
+  std::atomic<bool> summaries_refreshing_{false};
   std::atomic<uint64_t> build_done_rows_{0}, build_total_rows_{0};
   std::vector<uint64_t> live_bits_;          // guarded by mu_
   Roaring live_;                             // guarded by mu_

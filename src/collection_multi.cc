@@ -497,23 +497,11 @@ void CollectionImpl::MaybeTrainFdePq() {
     const uint64_t t = FdePq::TrainRows(rows_);
     if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t)) return;
   }
-  if (fde_pq_thread_.joinable()) fde_pq_thread_.join();  // a finished earlier training
-  fde_pq_training_ = true;
-  fde_pq_thread_ = std::thread([this] {
-    TrainFdePq();
-    fde_pq_training_ = false;
-  });
+  StartJob(&fde_pq_thread_, &fde_pq_training_, [this] { TrainFdePq(); });
 }
 
 void CollectionImpl::WaitForFdePq() {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> wl(write_mu_);
-      MaybeTrainFdePq();  // a step reached while the last training ran
-      if (!fde_pq_training_) return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitForJob(&CollectionImpl::MaybeTrainFdePq, fde_pq_training_);
 }
 
 void CollectionImpl::TrainFdePq() {

@@ -540,4 +540,20 @@ Status DirtyLog::Append(const std::vector<uint32_t>& rows, bool sync) {
   return Status::OK();
 }
 
+Result<std::unique_ptr<DirtyLog>> WriteSummariesAndEmptyLog(const ListSummaries& summaries,
+                                                            const Roaring& dirty,
+                                                            const std::string& dir) {
+  VECTORD_RETURN_IF_ERROR(summaries.Write(dir + "/" + kListSummaryFile, dirty));
+  const std::string log_path = dir + "/" + kListSummaryDirtyLog;
+  const std::string tmp = log_path + ".new";
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  Roaring none;
+  VECTORD_ASSIGN_OR_RETURN(auto log, DirtyLog::Open(tmp, &none));
+  if (::rename(tmp.c_str(), log_path.c_str()) != 0) {
+    return storage::ErrnoStatus(log_path, "rename");
+  }
+  return log;
+}
+
 }  // namespace vectord

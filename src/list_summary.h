@@ -120,4 +120,11 @@ class DirtyLog {
   uint64_t size_;
 };
 
+// Writes `summaries` (with `dirty` as their build-dirty rows) to dir/summaries.vds, then an empty
+// dirty log renamed over dir/summary-dirty.log, and returns that log. The order keeps a crash safe:
+// until the rename, the old log (a superset of what is still dirty) stays in place.
+Result<std::unique_ptr<DirtyLog>> WriteSummariesAndEmptyLog(const ListSummaries& summaries,
+                                                            const Roaring& dirty,
+                                                            const std::string& dir);
+
 }  // namespace vectord

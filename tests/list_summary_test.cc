@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "index/filter.h"
+#include "src/collection_impl.h"
 #include "src/query_planner.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
@@ -576,6 +577,42 @@ TEST_F(SummarySpannTest, UpdatesLateIndexRestartAndCorruption) {
   EXPECT_GE(Check(5, 60, &dirty_checked), 0.95);
   EXPECT_EQ(dirty_checked, 10);
   EXPECT_GE(moved_checked_, 15);
+}
+
+TEST_F(SummarySpannTest, ManyChangesRefreshTheSummariesAndEmptyTheLog) {
+  // Past max(256, rows / 32) changed rows the summaries are rebuilt in the background: searches
+  // stop checking those rows one by one and the dirty log starts again from empty; results stay
+  // exact for the changed rows, before and after a restart.
+  auto coll = db_->GetCollection("s").value();
+  auto* impl = dynamic_cast<CollectionImpl*>(coll.get());
+  ASSERT_NE(impl, nullptr);
+  std::string log;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_)) {
+    if (e.path().filename() == kListSummaryDirtyLog) log = e.path().string();
+  }
+  ASSERT_FALSE(log.empty());
+  std::mt19937 rng(29);
+  ChangePayloads(rng);
+  impl->WaitForSummaries();
+  const uint64_t few = impl->SummaryDirtyRows();
+  EXPECT_GT(few, 0u);
+  EXPECT_LT(few, 256u);  // below the threshold: not refreshed yet
+  EXPECT_GT(std::filesystem::file_size(log), 8u);
+  int dirty_checked = 0;
+  uint64_t most = few;
+  for (int round = 0; round < 8; ++round) {
+    ChangePayloads(rng);
+    most = std::max(most, impl->SummaryDirtyRows());
+  }
+  impl->WaitForSummaries();
+  EXPECT_LT(impl->SummaryDirtyRows(), 256u);
+  EXPECT_LT(impl->SummaryDirtyRows(), most);
+  EXPECT_LT(std::filesystem::file_size(log), 8u + 8u * 256);
+  EXPECT_GE(Check(6, 60, &dirty_checked), 0.95);
+  coll.reset();
+  Open();
+  EXPECT_GE(Check(7, 60, &dirty_checked), 0.95);
+  EXPECT_EQ(dirty_checked, 4);
 }
 
 }  // namespace
