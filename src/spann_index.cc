@@ -68,7 +68,8 @@ struct Scratch {
   std::unique_ptr<storage::IoReader> reader[2];  // [0] io_uring (or its fallback), [1] pread
   storage::AlignedBuffer pages, rerank, rows;
   std::vector<storage::IoReader::Request> reqs;
-  std::vector<uint64_t> page_off;  // offset in `pages` of each probed list (~0 when cached)
+  std::vector<uint64_t> page_off;   // offset in `pages` of each probed list (~0 when cached)
+  std::vector<uint32_t> read_list;  // probe index of each read request
   std::vector<uint8_t> payload;
   std::vector<uint16_t> acc;
   std::vector<float> dist, lut, qr;
@@ -552,12 +553,6 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
                       static_cast<uint32_t>(pf.list_read_bytes(probe[i])),
                       s.pages.data() + s.page_off[i]});
   }
-  const uint64_t pages_before = reader->pages_read();
-  if (!s.reqs.empty()) VECTORD_RETURN_IF_ERROR(reader->ReadBatch(s.reqs.data(), s.reqs.size()));
-  st->pages_read += reader->pages_read() - pages_before;
-  auto t2 = Clock::now();
-  st->us_io = Us(t, t2);
-
   // Scan.
   const bool pq = meta_.layout != index::PostingLayout::kFull;
   const uint32_t cap = pq ? std::max(k, params.rerank) : k;
@@ -569,10 +564,11 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
     s.lut.resize(size_t{m} * ksub);
     s.qr.resize(dim);
   }
-  for (size_t i = 0; i < probe.size(); ++i) {
+  // Scans probe[i] (from the cache or from its pages in s.pages).
+  auto scan_list = [&](size_t i) -> Status {
     const uint32_t l = probe[i];
     const auto& info = pf.info(l);
-    if (info.count == 0) continue;
+    if (info.count == 0) return Status::OK();
     const uint8_t* payload;
     size_t bytes;
     if (!cache_[l].empty()) {
@@ -628,9 +624,49 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       if (!Allowed(params, row) || !s.visited.Insert(row)) continue;
       heap.Push(d, row);
     }
+    return Status::OK();
+  };
+
+  // Full layout: the scan overlaps the reads (cached lists while they are in flight, each read
+  // list as it arrives); the result does not depend on the order, since a row's replicas have
+  // the same exact distance and ties go to the lower row. PQ layouts scan in probe order after
+  // the batch: a replica's residual-PQ distance depends on its list, so the first one seen must
+  // not depend on which read finished first.
+  std::vector<uint32_t>& read_list = s.read_list;  // request index -> probe index
+  read_list.clear();
+  for (size_t i = 0; i < probe.size(); ++i) {
+    if (s.page_off[i] != ~uint64_t{0}) read_list.push_back(static_cast<uint32_t>(i));
+  }
+  storage::IoReader::BatchCallbacks cb;
+  double us_overlap = 0;
+  if (!pq) {
+    cb.in_flight = [&]() -> Status {
+      const auto t0 = Clock::now();
+      for (size_t i = 0; i < probe.size(); ++i) {
+        if (s.page_off[i] == ~uint64_t{0}) VECTORD_RETURN_IF_ERROR(scan_list(i));
+      }
+      us_overlap += Us(t0, Clock::now());
+      return Status::OK();
+    };
+    cb.on_read = [&](size_t r) -> Status {
+      const auto t0 = Clock::now();
+      Status status = scan_list(read_list[r]);
+      us_overlap += Us(t0, Clock::now());
+      return status;
+    };
+  }
+  const uint64_t pages_before = reader->pages_read();
+  VECTORD_RETURN_IF_ERROR(reader->ReadBatch(s.reqs.data(), s.reqs.size(), cb));
+  st->pages_read += reader->pages_read() - pages_before;
+  auto t2 = Clock::now();
+  if (pq) {
+    for (size_t i = 0; i < probe.size(); ++i) VECTORD_RETURN_IF_ERROR(scan_list(i));
   }
   auto t3 = Clock::now();
-  st->us_scan = Us(t2, t3);
+  // us_io: waiting for the disk (the batch's wall time less the scans run inside it).
+  const double batch_us = Us(t, t2);
+  st->us_io = batch_us > us_overlap ? batch_us - us_overlap : 0;
+  st->us_scan = Us(t2, t3) + us_overlap;
   std::vector<std::pair<float, uint32_t>> cands = heap.Sorted();
 
   if (pq && !cands.empty()) {

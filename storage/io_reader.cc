@@ -60,14 +60,16 @@ class UringReader final : public IoReader {
 
   bool uses_io_uring() const override { return true; }
 
-  Status ReadBatch(Request* reqs, size_t n) override {
+  Status ReadBatch(Request* reqs, size_t n, const BatchCallbacks& cb) override {
     if (broken_) return Status::IOError("io_uring reader is unusable after a submission error");
     done_.assign(n, 0);
     retry_.clear();
+    ready_.clear();
     size_t next = 0;
     uint32_t inflight = 0;
     Status err;
     uint64_t pages = 0;
+    bool overlapped = !cb.in_flight;  // the in_flight work has run (or there is none)
     while (true) {
       // Keep up to queue_depth_ reads in flight: continuations first, then new requests.
       while (err.ok() && inflight < queue_depth_) {
@@ -78,6 +80,7 @@ class UringReader final : public IoReader {
           i = next;
           if (reqs[i].length == 0) {
             ++next;
+            if (cb.on_read) ready_.push_back(i);  // nothing to read: complete at once
             continue;
           }
         } else {
@@ -95,6 +98,24 @@ class UringReader final : public IoReader {
           ++next;
         }
         ++inflight;
+      }
+      if (!overlapped || !ready_.empty()) {
+        // Get the prepared reads going, then do the caller's work while they are in flight.
+        int rc = io_uring_submit(&ring_);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+          broken_ = true;
+          return Status::IOError(std::string("io_uring submit failed: ") + std::strerror(-rc));
+        }
+        if (!overlapped) {
+          overlapped = true;
+          if (err.ok()) err = cb.in_flight();
+        }
+        for (size_t i : ready_) {
+          if (!err.ok()) break;
+          err = cb.on_read(i);
+        }
+        ready_.clear();
+        continue;
       }
       if (inflight == 0) break;
 
@@ -129,6 +150,7 @@ class UringReader final : public IoReader {
             if (err.ok()) retry_.push_back(i);  // short read: continue where it stopped
           } else {
             pages += PagesOf(r.length);
+            if (cb.on_read) ready_.push_back(i);
           }
         }
       }
@@ -146,6 +168,7 @@ class UringReader final : public IoReader {
   uint32_t queue_depth_ = 0;
   std::vector<uint32_t> done_;  // bytes read so far, per request of the current batch
   std::vector<size_t> retry_;   // requests to (re)submit from done_[i]
+  std::vector<size_t> ready_;   // requests complete whose on_read has not run yet
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +186,18 @@ class PreadReader final : public IoReader {
 
   bool uses_io_uring() const override { return false; }
 
-  Status ReadBatch(Request* reqs, size_t n) override {
+  Status ReadBatch(Request* reqs, size_t n, const BatchCallbacks& cb) override {
+    VECTORD_RETURN_IF_ERROR(ReadAll(reqs, n));
+    // Blocking reads: the caller's work runs after them (correct, without the overlap).
+    if (cb.in_flight) VECTORD_RETURN_IF_ERROR(cb.in_flight());
+    if (cb.on_read) {
+      for (size_t i = 0; i < n; ++i) VECTORD_RETURN_IF_ERROR(cb.on_read(i));
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status ReadAll(Request* reqs, size_t n) {
     if (n == 0) {
       ++batches_;
       return Status::OK();
@@ -196,7 +230,6 @@ class PreadReader final : public IoReader {
     return err_;
   }
 
- private:
   void WorkerLoop() {
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mu_);

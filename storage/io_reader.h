@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "vectord/status.h"
@@ -46,7 +47,19 @@ class IoReader {
   // has finished, so the buffers are never written after return. Short reads are continued;
   // a read that reaches end of file before `length` bytes is Corruption. Zero-length requests
   // are allowed and do nothing.
-  virtual Status ReadBatch(Request* reqs, size_t n) = 0;
+  Status ReadBatch(Request* reqs, size_t n) { return ReadBatch(reqs, n, BatchCallbacks{}); }
+
+  // Work that overlaps the reads, both run on the calling thread. `in_flight` runs once, after the
+  // first reads are submitted (work that needs no read: scanning cached lists); `on_read(i)` runs
+  // once request i is complete, before the batch returns: the io_uring reader calls it as each
+  // read completes (in completion order), the pread fallback after the whole batch (in index
+  // order). A callback's error stops the batch: no new read is submitted, no callback runs again,
+  // reads in flight finish, and ReadBatch returns that error. Empty functions are skipped.
+  struct BatchCallbacks {
+    std::function<Status()> in_flight;
+    std::function<Status(size_t)> on_read;
+  };
+  virtual Status ReadBatch(Request* reqs, size_t n, const BatchCallbacks& cb) = 0;
 
   virtual bool uses_io_uring() const = 0;
   // 4 KiB units read successfully since creation (length rounded up to pages), for benchmarks.

@@ -178,6 +178,74 @@ TEST_P(IoReaderTest, UnalignedDirectReadIsAnErrorNotGarbage) {
   EXPECT_NE(s.message().find("aligned"), std::string::npos) << s.message();
 }
 
+// The callbacks: in_flight once, on_read once per request with its bytes already in place (also
+// for zero-length requests and batches larger than the queue), and a callback's error stops the
+// batch and is returned.
+TEST_P(IoReaderTest, CallbacksSeeEachCompletedReadOnce) {
+  IoReaderEnv& env = IoReaderEnv::Get();
+  auto reader = MakeReader();
+  std::mt19937 rng(77 + std::get<1>(GetParam()));
+  for (int round = 0; round < 20; ++round) {
+    const size_t n = rng() % (3 * std::get<1>(GetParam()) + 10);
+    std::vector<AlignedBuffer> bufs;
+    std::vector<IoReader::Request> reqs;
+    bufs.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t pages = (i % 5 == 4) ? 0 : 1 + rng() % 8;
+      bufs.emplace_back(std::max<size_t>(4096, size_t{pages} * 4096));
+      reqs.push_back(
+          {env.direct_fd, (rng() % (kFilePages - 8)) * 4096, pages * 4096, bufs.back().data()});
+    }
+    std::vector<int> seen(n, 0);
+    int in_flight_calls = 0;
+    IoReader::BatchCallbacks cb;
+    cb.in_flight = [&]() -> Status {
+      ++in_flight_calls;
+      return Status::OK();
+    };
+    cb.on_read = [&](size_t i) -> Status {
+      if (i >= n) return Status::Internal("index out of range");
+      ++seen[i];
+      if (std::memcmp(bufs[i].data(), &env.bytes[reqs[i].offset], reqs[i].length) != 0) {
+        return Status::Internal("bytes not in place at the callback");
+      }
+      return Status::OK();
+    };
+    Status s = reader->ReadBatch(reqs.data(), reqs.size(), cb);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(in_flight_calls, 1);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(seen[i], 1) << "round " << round << " request " << i;
+  }
+
+  // An error from a callback ends the batch with that error; the reader stays usable.
+  std::vector<AlignedBuffer> bufs;
+  std::vector<IoReader::Request> reqs;
+  bufs.reserve(40);
+  for (size_t i = 0; i < 40; ++i) {
+    bufs.emplace_back(4096);
+    reqs.push_back({env.direct_fd, i * 4096, 4096, bufs.back().data()});
+  }
+  int calls = 0;
+  IoReader::BatchCallbacks fail;
+  fail.on_read = [&](size_t) -> Status {
+    ++calls;
+    return Status::Corruption("stop here");
+  };
+  Status s = reader->ReadBatch(reqs.data(), reqs.size(), fail);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_EQ(calls, 1);
+  IoReader::BatchCallbacks fail_early;
+  fail_early.in_flight = [] { return Status::IOError("no"); };
+  fail_early.on_read = [&](size_t) -> Status {
+    ++calls;
+    return Status::OK();
+  };
+  EXPECT_EQ(reader->ReadBatch(reqs.data(), reqs.size(), fail_early).code(), Status::Code::kIOError);
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(reader->ReadBatch(reqs.data(), reqs.size()).ok());
+  EXPECT_EQ(std::memcmp(bufs[39].data(), &env.bytes[39 * 4096], 4096), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, IoReaderTest,
                          ::testing::Combine(::testing::Bool(), ::testing::Values(1u, 4u, 64u)),
                          [](const auto& info) {
