@@ -17,7 +17,8 @@
 // temporary file) in bytes per vector, which is what the index holds in RAM, and the peak RSS of
 // the process (which also holds the benchmark's uint8 and float copies of the dataset).
 //
-// Usage: bench_faiss_ivfpq [--data DIR] [--queries N] [--k K] [--threads T] [--nlist A,B]
+// Usage: bench_faiss_ivfpq [--data DIR] [--base F --query F --gt F] [--queries N] [--k K]
+// [--threads T] [--nlist A,B]
 //          [--m 32,64] [--nprobe 1,2,...] [--kfactor 1,2,...] [--refine flat,sq8] [--residual 1,0]
 //          [--train N]
 //          [--context] [--hnsw-ef 16,32,...] [--tmp DIR] [--csv FILE]
@@ -143,6 +144,9 @@ size_t SerializedBytes(const faiss::Index& index, const std::string& tmp_dir) {
 
 struct Options {
   std::string dir = std::string(VECTORD_SHARED_DATA) + "/mate/sift";
+  // Files (override DIR's base.bvecs / query.bvecs / gt.ivecs; any format DatasetReader reads,
+  // e.g. the u8bin files of gen_clustered).
+  std::string base, query, gt;
   size_t max_queries = 1000;
   size_t k = 10;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
@@ -181,9 +185,11 @@ class Bench {
     size_t nq = 0, ngt = 0;
     uint32_t qdim = 0;
     std::vector<uint8_t> gt_raw;
-    if (!LoadRaw(o_.dir + "/base.bvecs", &base_, &nb_, &dim_, 1) ||
-        !LoadRaw(o_.dir + "/query.bvecs", &queries_, &nq, &qdim, 1) ||
-        !LoadRaw(o_.dir + "/gt.ivecs", &gt_raw, &ngt, &gk_, 4)) {
+    const std::string base = o_.base.empty() ? o_.dir + "/base.bvecs" : o_.base;
+    const std::string query = o_.query.empty() ? o_.dir + "/query.bvecs" : o_.query;
+    const std::string gt = o_.gt.empty() ? o_.dir + "/gt.ivecs" : o_.gt;
+    if (!LoadRaw(base, &base_, &nb_, &dim_, 1) || !LoadRaw(query, &queries_, &nq, &qdim, 1) ||
+        !LoadRaw(gt, &gt_raw, &ngt, &gk_, 4)) {
       return false;
     }
     if (qdim != dim_ || ngt < nq || gk_ < o_.k) {
@@ -209,8 +215,8 @@ class Bench {
       const double target = 4.0 * std::sqrt(static_cast<double>(nb_));
       nlists.push_back(size_t{1} << static_cast<int>(std::lround(std::log2(target))));
     }
-    std::printf("# data: %s: %zu base x %u uint8, %zu queries, k=%zu\n", o_.dir.c_str(), nb_, dim_,
-                nq_, o_.k);
+    std::printf("# data: %s: %zu base x %u uint8, %zu queries, k=%zu\n",
+                (o_.base.empty() ? o_.dir : o_.base).c_str(), nb_, dim_, nq_, o_.k);
     std::printf("# RSS after loading the data (uint8 + float copies): %.1f MB\n",
                 static_cast<double>(ProcStatusKb("VmRSS")) / 1024.0);
     try {
@@ -500,6 +506,12 @@ int main(int argc, char** argv) {
       o.context = true;
     } else if (a == "--data" && v) {
       o.dir = v, ++i;
+    } else if (a == "--base" && v) {
+      o.base = v, ++i;
+    } else if (a == "--query" && v) {
+      o.query = v, ++i;
+    } else if (a == "--gt" && v) {
+      o.gt = v, ++i;
     } else if (a == "--queries" && v) {
       o.max_queries = std::stoul(v), ++i;
     } else if (a == "--k" && v) {
@@ -529,7 +541,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(
           stderr,
-          "usage: %s [--data DIR] [--queries N] [--k K] [--threads T] [--nlist A,B] "
+          "usage: %s [--data DIR] [--base F --query F --gt F] [--queries N] [--k K] [--threads T] "
+          "[--nlist A,B] "
           "[--m 32,64] [--nprobe 1,2,..] [--kfactor 1,2,..] [--refine flat,sq8] [--residual 1,0] "
           "[--train N] [--context] [--hnsw-ef 16,32,..] [--tmp DIR] [--csv FILE]\n",
           argv[0]);

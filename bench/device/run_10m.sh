@@ -9,6 +9,7 @@
 #   build    bench_spann --rebuild with a one-point sweep: build time and build peak RSS
 #   sweep    bench_spann on the built index: recall@10 / QPS (1 and T threads) / p50 / p99 / pages
 #   load     bench_spann at a few points with more threads: IOPS under concurrent load
+#   faiss    bench_faiss_ivfpq on the same data (FAISS=1 only): Faiss IVF-PQ fast-scan + refine
 # Results (at most 8 files, for the device tool's $OUT) go to WORK/results.
 #
 #   run_10m.sh all   WORK [N (10000000)]        run the phases in the foreground
@@ -65,7 +66,7 @@ rerank=${RERANK:-32,64,128}
 eps=${EPS:-0.6}
 log() { echo "[$(date +%T) +${SECONDS}s] $*"; }
 rm -f "$res/done"
-for z in "$BUNDLE"/bench_spann.gz "$BUNDLE"/vectorctl.gz; do
+for z in "$BUNDLE"/bench_spann.gz "$BUNDLE"/vectorctl.gz "$BUNDLE"/bench_faiss_ivfpq.gz; do
   [[ -e "$z" && ! -x "${z%.gz}" ]] && gzip -dc "$z" >"${z%.gz}" && chmod +x "${z%.gz}"
 done
 trap 'echo "exit $? at +${SECONDS}s" >"$res/done"' EXIT
@@ -144,5 +145,14 @@ if [[ ! -s "$res/spann_load.csv" ]]; then
   } >"$res/spann_load.tmp.csv"
   rm -f "$res"/spann_load_*.csv
   mv "$res/spann_load.tmp.csv" "$res/spann_load.csv"
+fi
+if [[ "${FAISS:-0}" == 1 && ! -s "$res/faiss.csv" ]]; then
+  # Faiss's k-means and coarse assignment run their GEMMs through OpenBLAS: all cores here.
+  log "faiss: nlist ${FAISS_NLIST:-16384}, m 32"
+  OPENBLAS_NUM_THREADS=$cores "$BUNDLE/bench_faiss_ivfpq" --base "$work/base.u8bin" \
+    --query "$work/query.u8bin" --gt "$work/gt.ivecs" --nlist "${FAISS_NLIST:-16384}" --m 32 \
+    --kfactor "${FAISS_KFACTOR:-8,16,32,64}" --nprobe "${FAISS_NPROBE:-16,32,64,128}" \
+    --threads "$cores" --tmp "$work" --csv "$res/faiss.tmp.csv" 2>&1 | tee "$res/faiss.txt"
+  mv "$res/faiss.tmp.csv" "$res/faiss.csv"
 fi
 log "all done"
