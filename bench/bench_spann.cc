@@ -4,7 +4,8 @@
 // Reads use O_DIRECT, so the page cache does not hide SSD reads.
 //
 //   bench_spann [--base F] [--query F] [--gt F] [--dir D] [--layout pq4|pq8|full] [--rebuild]
-//               [--nav tree|brute|hnsw] [--nprobe 8,16,32] [--eps 0.6] [--rerank 32,64]
+//               [--nav tree|brute|hnsw] [--centroids f16|f32] [--nprobe 8,16,32] [--eps 0.6]
+//               [--rerank 32,64]
 //               [--threads N] [--build-threads N] [--target N] [--closure 0.15] [--rng 1.0]
 //               [--expected-replicas R]
 //               [--pq-m M] [--csv F] [--navbench] [--cache-mb MB]
@@ -132,7 +133,7 @@ void NavBench(const VectorSource& src, const std::vector<float>& queries, uint32
 
 int main(int argc, char** argv) {
   std::string data = VECTORD_SHARED_DATA "/mate/sift";
-  std::string base, query, gt, dir, csv, layout = "pq4", nav = "tree";
+  std::string base, query, gt, dir, csv, layout = "pq4", nav = "tree", centroids = "f16";
   std::string nprobes = "8,16,32,64", epss = "0.6", reranks = "32,64,128";
   unsigned threads = std::thread::hardware_concurrency() * 2;
   unsigned build_threads = 0;  // 0 = every hardware thread
@@ -165,6 +166,8 @@ int main(int argc, char** argv) {
       layout = next();
     else if (a == "--nav")
       nav = next();
+    else if (a == "--centroids")
+      centroids = next();
     else if (a == "--nprobe")
       nprobes = next();
     else if (a == "--eps")
@@ -260,6 +263,8 @@ int main(int argc, char** argv) {
                     : nav == "hnsw" ? index::CentroidIndexKind::kHnsw
                                     : index::CentroidIndexKind::kTree;
     bp.target_list_entries = target;
+    bp.centroid_precision =
+        centroids == "f32" ? index::CentroidPrecision::kF32 : index::CentroidPrecision::kF16;
     bp.pq_m = pq_m;
     if (closure >= 0) bp.assign.closure_eps = closure;
     if (rng >= 0) bp.assign.rng_factor = rng;

@@ -14,7 +14,8 @@
 namespace vectord::index {
 namespace {
 
-constexpr char kMagic[4] = {'V', 'D', 'C', 'G'};
+constexpr char kMagic[4] = {'V', 'D', 'C', 'G'};      // float32 centroids
+constexpr char kMagicHalf[4] = {'V', 'D', 'C', 'H'};  // the same with IEEE half centroids
 constexpr int kHnswM = 16;
 constexpr int kHnswEfConstruction = 64;
 
@@ -67,7 +68,60 @@ const char* CentroidIndexKindName(CentroidIndexKind k) {
   return "?";
 }
 
+const char* CentroidPrecisionName(CentroidPrecision p) {
+  return p == CentroidPrecision::kF16 ? "f16" : "f32";
+}
+
 CentroidIndex::~CentroidIndex() = default;
+
+Status CentroidIndex::SetPrecision(CentroidPrecision p) {
+  if (p == precision_) return Status::OK();
+  if (p == CentroidPrecision::kF32) {
+    return Status::InvalidArgument("centroid index: half centroids cannot go back to float32");
+  }
+  if (kind_ == CentroidIndexKind::kHnsw) {
+    return Status::InvalidArgument("centroid index: HNSW navigation keeps float32 centroids");
+  }
+  half_.resize(centroids_.size());
+  for (size_t i = 0; i < centroids_.size(); ++i) half_[i] = FloatToHalf(centroids_[i]);
+  std::vector<float>().swap(centroids_);
+  precision_ = p;
+  return Status::OK();
+}
+
+float CentroidIndex::L2(const float* q, uint32_t i) const {
+  const size_t off = size_t{i} * dim_;
+  return precision_ == CentroidPrecision::kF16 ? L2SqrF32F16(q, half_.data() + off, dim_)
+                                               : L2SqrF32(q, centroids_.data() + off, dim_);
+}
+
+float CentroidIndex::Ip(const float* q, uint32_t i) const {
+  const size_t off = size_t{i} * dim_;
+  return precision_ == CentroidPrecision::kF16 ? IpF32F16(q, half_.data() + off, dim_)
+                                               : IpF32(q, centroids_.data() + off, dim_);
+}
+
+void CentroidIndex::Decode(uint32_t i, float* out) const {
+  const size_t off = size_t{i} * dim_;
+  if (precision_ == CentroidPrecision::kF16) {
+    for (uint32_t j = 0; j < dim_; ++j) out[j] = HalfToFloat(half_[off + j]);
+  } else {
+    std::memcpy(out, centroids_.data() + off, size_t{dim_} * sizeof(float));
+  }
+}
+
+void CentroidIndex::ScanRange(const float* q, uint32_t begin, uint32_t end,
+                              std::vector<CentroidHit>* out) const {
+  if (precision_ == CentroidPrecision::kF16) {
+    for (uint32_t i = begin; i < end; ++i) {
+      out->push_back({L2SqrF32F16(q, half_.data() + size_t{i} * dim_, dim_), i});
+    }
+  } else {
+    for (uint32_t i = begin; i < end; ++i) {
+      out->push_back({L2SqrF32(q, centroids_.data() + size_t{i} * dim_, dim_), i});
+    }
+  }
+}
 
 Result<std::unique_ptr<CentroidIndex>> CentroidIndex::Build(
     CentroidIndexKind kind, const float* centroids, uint32_t n, uint32_t dim,
@@ -141,10 +195,8 @@ void CentroidIndex::Search(const float* q, uint32_t k, const CentroidSearchParam
 }
 
 void CentroidIndex::SearchBrute(const float* q, uint32_t k, std::vector<CentroidHit>* out) const {
-  out->resize(n_);
-  for (uint32_t i = 0; i < n_; ++i) {
-    (*out)[i] = {L2SqrF32(q, centroids_.data() + size_t{i} * dim_, dim_), i};
-  }
+  out->reserve(n_);
+  ScanRange(q, 0, n_, out);
   TopK(out, k);
 }
 
@@ -156,11 +208,7 @@ void CentroidIndex::SearchTree(const float* q, uint32_t k, uint32_t groups,
     gh[g] = {L2SqrF32(q, group_centroids_.data() + size_t{g} * dim_, dim_), g};
   }
   TopK(&gh, std::min(groups, ng));
-  for (const CentroidHit& h : gh) {
-    for (uint32_t i = member_start_[h.id]; i < member_start_[h.id + 1]; ++i) {
-      out->push_back({L2SqrF32(q, centroids_.data() + size_t{i} * dim_, dim_), i});
-    }
-  }
+  for (const CentroidHit& h : gh) ScanRange(q, member_start_[h.id], member_start_[h.id + 1], out);
   TopK(out, k);
 }
 
@@ -182,8 +230,8 @@ void CentroidIndex::SearchHnsw(const float* q, uint32_t k, uint32_t ef,
 }
 
 size_t CentroidIndex::MemoryBytes() const {
-  size_t b = centroids_.size() * sizeof(float) + group_centroids_.size() * sizeof(float) +
-             member_start_.size() * sizeof(uint32_t);
+  size_t b = centroids_.size() * sizeof(float) + half_.size() * sizeof(uint16_t) +
+             group_centroids_.size() * sizeof(float) + member_start_.size() * sizeof(uint32_t);
   if (hnsw_) {
     // Faiss keeps its own copy of the vectors plus the neighbour lists and levels.
     b += size_t{n_} * dim_ * sizeof(float) + hnsw_->hnsw.neighbors.size() * sizeof(int32_t) +
@@ -194,11 +242,16 @@ size_t CentroidIndex::MemoryBytes() const {
 
 std::string CentroidIndex::Serialize() const {
   std::string s;
-  Put(&s, kMagic, 4);
+  const bool half = precision_ == CentroidPrecision::kF16;
+  Put(&s, half ? kMagicHalf : kMagic, 4);
   PutPod<uint32_t>(&s, static_cast<uint32_t>(kind_));
   PutPod<uint32_t>(&s, n_);
   PutPod<uint32_t>(&s, dim_);
-  Put(&s, centroids_.data(), centroids_.size() * sizeof(float));
+  if (half) {
+    Put(&s, half_.data(), half_.size() * sizeof(uint16_t));
+  } else {
+    Put(&s, centroids_.data(), centroids_.size() * sizeof(float));
+  }
   if (kind_ == CentroidIndexKind::kTree) {
     PutPod<uint32_t>(&s, static_cast<uint32_t>(member_start_.size() - 1));
     Put(&s, member_start_.data(), member_start_.size() * sizeof(uint32_t));
@@ -214,7 +267,9 @@ std::string CentroidIndex::Serialize() const {
 
 Result<std::unique_ptr<CentroidIndex>> CentroidIndex::Deserialize(std::string_view s) {
   auto bad = [](const std::string& what) { return Status::Corruption("centroid index: " + what); };
-  if (s.size() < 16 || std::memcmp(s.data(), kMagic, 4) != 0) return bad("bad magic");
+  if (s.size() < 16) return bad("truncated header");
+  const bool half = std::memcmp(s.data(), kMagicHalf, 4) == 0;
+  if (!half && std::memcmp(s.data(), kMagic, 4) != 0) return bad("bad magic");
   s.remove_prefix(4);
   uint32_t kind = 0, n = 0, dim = 0;
   Get(&s, &kind);
@@ -228,7 +283,13 @@ Result<std::unique_ptr<CentroidIndex>> CentroidIndex::Deserialize(std::string_vi
   ci->kind_ = static_cast<CentroidIndexKind>(kind);
   ci->n_ = n;
   ci->dim_ = dim;
-  if (!GetVec(&s, size_t{n} * dim, &ci->centroids_)) return bad("truncated centroids");
+  if (half) {
+    if (kind == static_cast<uint32_t>(CentroidIndexKind::kHnsw)) return bad("half HNSW centroids");
+    ci->precision_ = CentroidPrecision::kF16;
+    if (!GetVec(&s, size_t{n} * dim, &ci->half_)) return bad("truncated centroids");
+  } else if (!GetVec(&s, size_t{n} * dim, &ci->centroids_)) {
+    return bad("truncated centroids");
+  }
   if (ci->kind_ == CentroidIndexKind::kTree) {
     uint32_t groups = 0;
     if (!Get(&s, &groups) || groups == 0 || !GetVec(&s, size_t{groups} + 1, &ci->member_start_) ||

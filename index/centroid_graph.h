@@ -22,6 +22,12 @@ namespace vectord::index {
 enum class CentroidIndexKind : uint8_t { kBruteForce = 0, kTree = 1, kHnsw = 2 };
 const char* CentroidIndexKindName(CentroidIndexKind k);  // "brute", "tree", "hnsw"
 
+// How the centroids are held in RAM and in the centroid file: float32, or IEEE half (2 bytes a
+// dimension: half the RAM, so twice the lists for the same budget; docs/spann.md "Centroid
+// precision" measures the recall and speed). The tree's group centroids stay float32.
+enum class CentroidPrecision : uint8_t { kF32 = 0, kF16 = 1 };
+const char* CentroidPrecisionName(CentroidPrecision p);  // "f32", "f16"
+
 struct CentroidHit {
   float dist;  // squared L2 between query and centroid
   uint32_t id;
@@ -54,6 +60,16 @@ class CentroidIndex {
   CentroidIndexKind kind() const { return kind_; }
   uint32_t size() const { return n_; }
   uint32_t dim() const { return dim_; }
+  CentroidPrecision precision() const { return precision_; }
+  // Converts float32 centroids to `p` (the builder does so after assignment, before writing the
+  // centroid file). kF16 is refused for kHnsw (Faiss keeps its own float32 copy anyway).
+  Status SetPrecision(CentroidPrecision p);
+  // Squared L2 / inner product between a float32 query and centroid i, in either precision.
+  float L2(const float* q, uint32_t i) const;
+  float Ip(const float* q, uint32_t i) const;
+  // Centroid i as float32 (decoded from half where need be).
+  void Decode(uint32_t i, float* out) const;
+  // float32 storage only (precision() == kF32; the build works on float32): centroid i, all.
   const float* centroid(uint32_t i) const { return centroids_.data() + size_t{i} * dim_; }
   const std::vector<float>& centroids() const { return centroids_; }
   // kTree only (empty otherwise): group g holds centroids [member_start()[g], member_start()[g+1]).
@@ -69,6 +85,8 @@ class CentroidIndex {
 
  private:
   CentroidIndex() = default;
+  // out->push_back({L2(q, i), i}) for i in [begin, end).
+  void ScanRange(const float* q, uint32_t begin, uint32_t end, std::vector<CentroidHit>* out) const;
   void SearchBrute(const float* q, uint32_t k, std::vector<CentroidHit>* out) const;
   void SearchTree(const float* q, uint32_t k, uint32_t groups, std::vector<CentroidHit>* out) const;
   void SearchHnsw(const float* q, uint32_t k, uint32_t ef, std::vector<CentroidHit>* out) const;
@@ -78,7 +96,9 @@ class CentroidIndex {
   CentroidIndexKind kind_ = CentroidIndexKind::kBruteForce;
   uint32_t n_ = 0;
   uint32_t dim_ = 0;
-  std::vector<float> centroids_;
+  CentroidPrecision precision_ = CentroidPrecision::kF32;
+  std::vector<float> centroids_;  // kF32: n x dim (empty for kF16)
+  std::vector<uint16_t> half_;    // kF16: n x dim IEEE half (empty for kF32)
   // kTree: the groups' centroids; group g holds centroids [member_start_[g], member_start_[g+1])
   // (HierarchicalKMeans emits centroids group by group, so groups are contiguous id ranges).
   std::vector<float> group_centroids_;

@@ -33,6 +33,7 @@ Json SpannConfigToJson(const SpannConfig& c) {
               {"layout", c.layout},
               {"pq_m", c.pq_m},
               {"target_list_entries", c.target_list_entries},
+              {"centroid_precision", c.centroid_precision},
               {"max_replicas", c.max_replicas},
               {"closure_eps", c.closure_eps},
               {"rng_factor", c.rng_factor},
@@ -73,6 +74,12 @@ Result<SpannConfig> ParseSpannConfig(const Json& j) {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 4096, &c.pq_m));
     } else if (k == "target_list_entries") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1u << 20, &c.target_list_entries));
+    } else if (k == "centroid_precision") {
+      if (!v.is_string() || (v != "f16" && v != "f32")) {
+        return Status::InvalidArgument(
+            "spann_config.centroid_precision must be \"f16\" or \"f32\"");
+      }
+      c.centroid_precision = v.get<std::string>();
     } else if (k == "max_replicas") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 8, &c.max_replicas));
     } else if (k == "closure_eps") {
@@ -464,6 +471,8 @@ void CollectionImpl::BuildIndex(uint64_t rows, uint64_t gen) {
                                    : index::PostingLayout::kFull;
   bp.pq_m = sc.pq_m;
   bp.target_list_entries = sc.target_list_entries;
+  bp.centroid_precision = sc.centroid_precision == "f32" ? index::CentroidPrecision::kF32
+                                                         : index::CentroidPrecision::kF16;
   bp.assign.max_replicas = sc.max_replicas;
   bp.assign.closure_eps = sc.closure_eps;
   bp.assign.rng_factor = sc.rng_factor;

@@ -20,6 +20,7 @@
 
 #include "index/balanced_kmeans.h"
 #include "index/centroid_batch.h"
+#include "index/distance.h"
 #include "index/pq.h"
 #include "src/row_codes.h"
 #include "src/spann_meta.h"
@@ -189,9 +190,10 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   const uint32_t code_bytes = !pq ? static_cast<uint32_t>(row_bytes)
                                   : (p.layout == index::PostingLayout::kPq4 ? (m + 1) / 2 : m);
   index::PostingCodec codec(p.layout, code_bytes, m);
-  // Auto list size (docs/spann.md "Tuning"): full lists fill 4 pages (fewest centroids, so least
-  // RAM, for a few % more pages); PQ lists 2 pages (there re-rank reads dominate the page count).
-  const uint32_t target_pages = pq ? 2 : 4;
+  // Auto list size (docs/spann.md "Tuning"): full lists hold 1.75 pages of entries on average,
+  // so that most fit in 2 pages (with half centroids the fewest pages per query at recall 0.95
+  // for ~17 B/vector of RAM on SIFT); PQ lists 2 pages (there re-rank reads dominate the pages).
+  const double target_pages = pq ? 2.0 : 1.75;
   const uint32_t target =
       p.target_list_entries != 0
           ? p.target_list_entries
@@ -250,8 +252,15 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   const uint32_t lists = km.k();
   st.lists = lists;
 
-  // (c) Navigation structure.
+  // (c) Navigation structure. Half centroids are rounded first, so that assignment, residual PQ
+  // and search all see the centroids the index keeps.
   t = Clock::now();
+  const index::CentroidPrecision precision = p.navigation == index::CentroidIndexKind::kHnsw
+                                                 ? index::CentroidPrecision::kF32
+                                                 : p.centroid_precision;
+  if (precision == index::CentroidPrecision::kF16) {
+    for (float& x : km.centroids) x = index::HalfToFloat(index::FloatToHalf(x));
+  }
   SpannMeta meta;
   meta.dim = dim;
   meta.dtype = dtype;
@@ -554,6 +563,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   nlohmann::json info = {{"layout", index::PostingLayoutName(p.layout)},
                          {"pq_m", m},
                          {"navigation", index::CentroidIndexKindName(p.navigation)},
+                         {"centroid_precision", index::CentroidPrecisionName(precision)},
                          {"target_list_entries", target},
                          {"max_list_entries", max_list},
                          {"closure_eps", p.assign.closure_eps},
@@ -565,6 +575,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   st.peak_rss_bytes = PeakRssBytes();
   info["stats"] = nlohmann::json::parse(st.ToJson());
   meta.build_info = info.dump();
+  VECTORD_RETURN_IF_ERROR(meta.centroids->SetPrecision(precision));
   VECTORD_RETURN_IF_ERROR(WriteSpannMeta(dir, meta));
   struct stat sb;
   if (::stat((dir + "/" + kSpannCentroidFile).c_str(), &sb) == 0) {

@@ -40,6 +40,9 @@ struct SpannBuildParams {
   uint32_t assign_candidates = 24;
   // Navigation structure over the centroids (default tree: docs/spann.md "Centroid navigation").
   index::CentroidIndexKind navigation = index::CentroidIndexKind::kTree;
+  // Centroids in RAM and in spann.vdc as float32 or IEEE half (default: half, 2 bytes a
+  // dimension; docs/spann.md "Centroid precision"). HNSW navigation keeps float32.
+  index::CentroidPrecision centroid_precision = index::CentroidPrecision::kF16;
   // Sample rows for k-means and PQ (0 = auto: min(N, max(100000, 20 * C))).
   uint64_t sample_rows = 0;
   int kmeans_iters = 10;

@@ -72,7 +72,7 @@ struct Scratch {
   std::vector<uint32_t> read_list;  // probe index of each read request
   std::vector<uint8_t> payload;
   std::vector<uint16_t> acc;
-  std::vector<float> dist, lut, qr;
+  std::vector<float> dist, lut, qr, cent;
   std::vector<index::CentroidHit> hits;
   VisitedSet visited;
 };
@@ -426,7 +426,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     hits.reserve(ncand);
     for (uint32_t l : *cand) {
       if (l >= meta_.num_lists()) break;
-      hits.push_back({index::L2SqrF32(q, meta_.centroids->centroid(l), meta_.dim), l});
+      hits.push_back({meta_.centroids->L2(q, l), l});
     }
     std::sort(hits.begin(), hits.end(),
               [](const index::CentroidHit& a, const index::CentroidHit& b) {
@@ -591,7 +591,9 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       st->distances += v.count;
     } else {
       // Residual PQ: L2 tables for q - c_l; IP tables for q plus the <q, c_l> bias.
-      const float* c = meta_.centroids->centroid(l);
+      s.cent.resize(dim);
+      meta_.centroids->Decode(l, s.cent.data());
+      const float* c = s.cent.data();
       float bias = 0;
       if (ip) {
         bias = index::IpF32(q, c, dim);

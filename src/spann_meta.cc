@@ -108,7 +108,10 @@ Result<SpannMeta> ReadSpannMeta(const std::string& dir) {
   uint32_t version = 0, num_lists = 0;
   uint8_t dtype = 0, metric = 0, layout = 0, residual = 0;
   c.Get(&version);
-  if (version != SpannMeta::kVersion) return bad("unsupported version " + std::to_string(version));
+  if (version != 1 && version != SpannMeta::kVersion) {
+    return bad("unsupported version " + std::to_string(version) + " (this build reads 1 and " +
+               std::to_string(SpannMeta::kVersion) + ")");
+  }
   c.Get(&m.dim);
   c.Get(&dtype);
   c.Get(&metric);

@@ -21,7 +21,9 @@ inline constexpr char kSpannPostingFile[] = "postings.vdp";
 
 struct SpannMeta {
   static constexpr char kMagic[8] = {'V', 'D', 'S', 'P', 'A', 'N', 'N', '1'};
-  static constexpr uint32_t kVersion = 1;
+  // Version 2: the navigation blob may hold IEEE half centroids (`VDCH`); version 1 files (float32
+  // centroids only) are still read.
+  static constexpr uint32_t kVersion = 2;
 
   uint32_t dim = 0;
   DataType dtype = DataType::kFloat32;

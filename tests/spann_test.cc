@@ -405,6 +405,79 @@ TEST(SpannPartsTest, NavigationKindsFindTheNearestCentroids) {
   omp_set_num_threads(omp_threads);
 }
 
+// Half centroids: distances within half precision of the float32 ones, the same nearest lists,
+// half the bytes, a format round trip that keeps them half, and refusals (back to float32, HNSW).
+TEST(SpannPartsTest, HalfPrecisionCentroids) {
+  const auto c = Clustered(2000, 16, 200, 91);
+  const auto q = Clustered(50, 16, 200, 92);
+  index::KMeansParams kp;
+  kp.num_centroids = 500;
+  auto km = index::HierarchicalKMeans(c.data(), 2000, 16, kp);
+  ASSERT_TRUE(km.ok());
+  for (auto kind : {index::CentroidIndexKind::kBruteForce, index::CentroidIndexKind::kTree}) {
+    auto f32 = index::CentroidIndex::Build(kind, km->centroids.data(), km->k(), 16, km->group,
+                                           km->group_centroids);
+    auto f16 = index::CentroidIndex::Build(kind, km->centroids.data(), km->k(), 16, km->group,
+                                           km->group_centroids);
+    ASSERT_TRUE(f32.ok() && f16.ok());
+    ASSERT_TRUE((*f16)->SetPrecision(index::CentroidPrecision::kF16).ok());
+    EXPECT_EQ((*f16)->precision(), index::CentroidPrecision::kF16);
+    EXPECT_FALSE((*f16)->SetPrecision(index::CentroidPrecision::kF32).ok());
+    EXPECT_LT((*f16)->MemoryBytes(), (*f32)->MemoryBytes() * 6 / 10);
+    auto rt = index::CentroidIndex::Deserialize((*f16)->Serialize());
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    EXPECT_EQ((*rt)->precision(), index::CentroidPrecision::kF16);
+    EXPECT_EQ((*rt)->Serialize(), (*f16)->Serialize());
+    std::vector<float> dec(16);
+    size_t same_first = 0;
+    std::vector<index::CentroidHit> a, b;
+    for (size_t i = 0; i < 50; ++i) {
+      const float* qi = &q[i * 16];
+      for (uint32_t l = 0; l < km->k(); l += 37) {
+        const float want = (*f32)->L2(qi, l);
+        EXPECT_NEAR((*rt)->L2(qi, l), want, 2e-3f * (1 + want));
+        EXPECT_NEAR((*rt)->Ip(qi, l), (*f32)->Ip(qi, l), 2e-3f * (1 + std::fabs(want)));
+        (*rt)->Decode(l, dec.data());
+        for (uint32_t j = 0; j < 16; ++j) {
+          const float x = km->centroids[size_t{l} * 16 + j];
+          EXPECT_NEAR(dec[j], x, 1e-3f * (1 + std::fabs(x)));
+        }
+      }
+      (*f32)->Search(qi, 8, {}, &a);
+      (*rt)->Search(qi, 8, {}, &b);
+      ASSERT_EQ(a.size(), b.size());
+      same_first += a[0].id == b[0].id;
+    }
+    EXPECT_GE(same_first, 48u);  // of 50: only near ties may swap
+  }
+  auto hnsw = index::CentroidIndex::Build(index::CentroidIndexKind::kHnsw, km->centroids.data(),
+                                          km->k(), 16, km->group, km->group_centroids);
+  ASSERT_TRUE(hnsw.ok());
+  EXPECT_EQ((*hnsw)->SetPrecision(index::CentroidPrecision::kF16).code(),
+            Status::Code::kInvalidArgument);
+}
+
+// A whole index with half centroids (the default) against one with float32 centroids: both
+// reach the recall floor, the half one with about half the resident bytes.
+TEST(SpannTest, HalfCentroidsKeepRecall) {
+  const auto data = Clustered(kRows, kDim, 50, 17);
+  const auto queries = Clustered(100, kDim, 50, 18);
+  index::FlatView view{data.data(), kRows, kDim, DataType::kFloat32, Distance::kEuclid};
+  SpannBuildParams bp;
+  bp.layout = index::PostingLayout::kFull;
+  bp.target_list_entries = 24;  // many lists, so the centroids dominate the resident bytes
+  auto half = BuildIndex(data.data(), kRows, kDim, DataType::kFloat32, bp);
+  bp.centroid_precision = index::CentroidPrecision::kF32;
+  auto full = BuildIndex(data.data(), kRows, kDim, DataType::kFloat32, bp);
+  ASSERT_TRUE(half->index && full->index);
+  SpannSearchParams sp;
+  const double rh = Recall(*half->index, view, queries.data(), 100, sp);
+  const double rf = Recall(*full->index, view, queries.data(), 100, sp);
+  EXPECT_GE(rh, 0.9);
+  EXPECT_GE(rh, rf - 0.02);
+  EXPECT_LT(half->index->ResidentBytes(), full->index->ResidentBytes() * 7 / 10);
+}
+
 TEST(SpannPartsTest, ReplicaRules) {
   // Centroids on a line: c0 at 0, c1 at 1, c2 at 2 (dim 1... padded to 4 dims).
   std::vector<float> cents = {0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, -1, 0, 0, 0};

@@ -22,15 +22,16 @@ struct SpannConfig {
   uint64_t indexing_threshold = 20000;  // points before the index is built
   std::string layout = "full";          // posting lists: "full" vectors, "pq4" or "pq8" + re-rank
   uint32_t pq_m = 0;                    // PQ subquantizers (0 = dim/2 for pq4, dim/4 for pq8)
-  uint32_t target_list_entries = 0;     // entries per posting list (0 = by layout, ~1-2 pages)
-  uint32_t max_replicas = 8;            // SPANN closure assignment: lists per vector, at most
-  float closure_eps = 0.5f;             // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
-  float rng_factor = 1.2f;              // RNG rule factor (0 = off; > 1 keeps more replicas)
-  uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
+  uint32_t target_list_entries = 0;     // entries per posting list (0 = by layout, ~2 pages)
+  std::string centroid_precision = "f16";  // centroids in RAM: "f16" (half the RAM) or "f32"
+  uint32_t max_replicas = 8;               // SPANN closure assignment: lists per vector, at most
+  float closure_eps = 0.5f;                // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
+  float rng_factor = 1.2f;                 // RNG rule factor (0 = off; > 1 keeps more replicas)
+  uint64_t cache_bytes = 0;                // RAM cache of hot posting lists, bytes
   // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
   // docs/filters.md "Code scan"): "auto" builds them when a single-vector collection has a
-  // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down to a divisor
-  // of the vector size), the RAM they cost per row.
+  // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down
+  // to a divisor of the vector size), the RAM they cost per row.
   std::string row_codes = "auto";
   uint32_t row_code_bytes = 16;
   // Search defaults, overridable per query with params.spann.

@@ -40,6 +40,7 @@ Result<CollectionConfig> MakeConfig(const BuildOptions& o, const storage::Datase
   if (!o.layout.empty()) sj["layout"] = o.layout;
   if (o.pq_m) sj["pq_m"] = o.pq_m;
   if (o.target_list_entries) sj["target_list_entries"] = o.target_list_entries;
+  if (!o.centroid_precision.empty()) sj["centroid_precision"] = o.centroid_precision;
   if (o.max_replicas) sj["max_replicas"] = o.max_replicas;
   if (o.closure_eps >= 0) sj["closure_eps"] = o.closure_eps;
   if (o.rng_factor >= 0) sj["rng_factor"] = o.rng_factor;

@@ -66,6 +66,7 @@ struct BuildOptions {
   std::string layout;
   uint32_t pq_m = 0;
   uint32_t target_list_entries = 0;
+  std::string centroid_precision;  // empty: the engine's default
   uint32_t max_replicas = 0;
   float closure_eps = -1;
   float rng_factor = -1;

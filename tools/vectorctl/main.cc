@@ -84,6 +84,10 @@ int main(int argc, char** argv) {
   bd_cmd->add_option("--pq-m", bd.pq_m, "PQ subquantizers (default dim/2 for pq4, dim/4 for pq8)");
   bd_cmd->add_option("--target-list-entries", bd.target_list_entries,
                      "Mean posting-list entries aimed at (default: by layout)");
+  bd_cmd
+      ->add_option("--centroid-precision", bd.centroid_precision,
+                   "Centroids in RAM: f16 (default, half the RAM) | f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   bd_cmd->add_option("--max-replicas", bd.max_replicas, "Lists per vector, at most (1..8)");
   bd_cmd->add_option("--closure-eps", bd.closure_eps, "Closure rule slack (SPANN)");
   bd_cmd->add_option("--rng-factor", bd.rng_factor, "RNG rule factor (0 = off)");
