@@ -79,7 +79,7 @@ struct PlanInput {
   uint64_t file_pages = 0;
   uint64_t match_pages = 0;
   uint32_t k = 10;
-  uint32_t nprobe = 24;  // the collection's unfiltered nprobe
+  uint32_t nprobe = 32;  // the collection's unfiltered nprobe
   double mean_list_entries = 0;
   double mean_list_pages = 0;
   uint32_t num_lists = 0;

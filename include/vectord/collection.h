@@ -35,7 +35,7 @@ struct SpannConfig {
   std::string row_codes = "auto";
   uint32_t row_code_bytes = 16;
   // Search defaults, overridable per query with params.spann.
-  uint32_t nprobe = 24;  // posting lists read at most (recall@10 ~0.97 on SIFT1M, docs/spann.md)
+  uint32_t nprobe = 32;  // posting lists read at most (recall@10 ~0.97 on SIFT1M, docs/spann.md)
   float eps = 0.6f;      // query-aware pruning: keep list i while d(q,c_i) <= (1+eps) d(q,c_1)
   uint32_t rerank = 64;  // pq layouts: candidates re-ranked with exact distances
 };
