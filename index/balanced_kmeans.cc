@@ -197,35 +197,39 @@ Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t 
   return Status::OK();
 }
 
-// Second level for top-level group g: k-means to its share of `want`, then up to three rounds of
-// splitting clusters over the size limit. Writes the group's centroids to *sub.
-static Status ClusterGroup(const float* x, size_t n, uint32_t dim, const KMeansParams& p,
-                           uint32_t want, uint32_t g, const std::vector<uint32_t>& members,
-                           std::vector<float>* buf, std::vector<float>* sub,
-                           std::vector<uint32_t>* sub_label) {
-  sub->clear();
-  if (members.empty()) return Status::OK();
-  const size_t gn = members.size();
-  const uint32_t kg = std::max<uint32_t>(
-      1, static_cast<uint32_t>(std::llround(static_cast<double>(want) * gn / n)));
-  Gather(x, dim, members, buf);
+uint32_t TopLevelGroups(uint32_t num_centroids) {
+  return std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(std::sqrt(num_centroids))));
+}
+
+Status TrainTopLevel(const float* x, size_t n, uint32_t dim, uint32_t k1, const KMeansParams& p,
+                     std::vector<float>* group_centroids) {
+  group_centroids->clear();
+  // No more than 256 points per group (Faiss's default subsampling): at 10M rows the full sample
+  // made this step most of the build. Its passes run on all threads.
+  return RunKMeans(x, n, dim, k1, p, 1, group_centroids, 256, std::max(1u, p.threads));
+}
+
+Status ClusterGroup(const float* x, size_t gn, uint32_t dim, uint32_t kg, uint32_t g,
+                    const KMeansParams& p, std::vector<float>* out) {
+  out->clear();
+  if (gn == 0) return Status::OK();
+  std::vector<float> sub;
   VECTORD_RETURN_IF_ERROR(
-      RunKMeans(buf->data(), gn, dim, std::min<size_t>(kg, gn), p, 1000 + g, sub));
+      RunKMeans(x, gn, dim, std::min<size_t>(std::max<uint32_t>(1, kg), gn), p, 1000 + g, &sub));
+  std::vector<uint32_t> sub_label;
   for (int round = 0; round < 3 && p.max_cluster_points > 0; ++round) {
-    const uint32_t ks = static_cast<uint32_t>(sub->size() / dim);
-    sub_label->resize(gn);
-    VECTORD_RETURN_IF_ERROR(
-        AssignNearest(buf->data(), gn, sub->data(), ks, dim, sub_label->data(), nullptr));
+    const uint32_t ks = static_cast<uint32_t>(sub.size() / dim);
+    sub_label.resize(gn);
+    VECTORD_RETURN_IF_ERROR(AssignNearest(x, gn, sub.data(), ks, dim, sub_label.data(), nullptr));
     std::vector<std::vector<uint32_t>> cl(ks);
-    for (size_t i = 0; i < gn; ++i) cl[(*sub_label)[i]].push_back(static_cast<uint32_t>(i));
+    for (size_t i = 0; i < gn; ++i) cl[sub_label[i]].push_back(static_cast<uint32_t>(i));
     bool split = false;
     std::vector<float> next;
     std::vector<float> part;
     for (uint32_t c = 0; c < ks; ++c) {
       if (cl[c].size() <= p.max_cluster_points) {
         if (!cl[c].empty()) {
-          next.insert(next.end(), sub->data() + size_t{c} * dim,
-                      sub->data() + (c + 1) * size_t{dim});
+          next.insert(next.end(), sub.data() + size_t{c} * dim, sub.data() + (c + 1) * size_t{dim});
         }
         continue;
       }
@@ -233,13 +237,14 @@ static Status ClusterGroup(const float* x, size_t n, uint32_t dim, const KMeansP
       const uint32_t kc =
           static_cast<uint32_t>((cl[c].size() + p.max_cluster_points - 1) / p.max_cluster_points) +
           1;
-      Gather(buf->data(), dim, cl[c], &part);
+      Gather(x, dim, cl[c], &part);
       VECTORD_RETURN_IF_ERROR(RunKMeans(part.data(), cl[c].size(), dim, kc, p,
                                         (uint64_t{g} << 20) + (uint64_t(round) << 16) + c, &next));
     }
-    sub->swap(next);
+    sub.swap(next);
     if (!split) break;
   }
+  out->swap(sub);
   return Status::OK();
 }
 
@@ -254,11 +259,8 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   KMeansResult res;
   res.dim = dim;
   // Level 1: about sqrt(k) groups.
-  const uint32_t k1 = std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(std::sqrt(want))));
-  // The top level needs no more than 256 points per group (Faiss's default subsampling): at 10M
-  // rows the full sample made this step most of the build. Its passes run on all threads.
   const unsigned threads_all = std::max(1u, p.threads);
-  VECTORD_RETURN_IF_ERROR(RunKMeans(x, n, dim, k1, p, 1, &res.group_centroids, 256, threads_all));
+  VECTORD_RETURN_IF_ERROR(TrainTopLevel(x, n, dim, TopLevelGroups(want), p, &res.group_centroids));
   const uint32_t groups = res.num_groups();
   std::vector<uint32_t> label(n);
   VECTORD_RETURN_IF_ERROR(AssignNearest(x, n, res.group_centroids.data(), groups, dim, label.data(),
@@ -272,11 +274,13 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
   std::vector<Status> group_status(groups);
   std::atomic<uint32_t> next_group{0};
   auto worker = [&] {
-    std::vector<float> buf, sub;
-    std::vector<uint32_t> sub_label;
+    std::vector<float> buf;
     for (uint32_t g; (g = next_group.fetch_add(1)) < groups;) {
-      group_status[g] = ClusterGroup(x, n, dim, p, want, g, members[g], &buf, &sub, &sub_label);
-      group_out[g].swap(sub);
+      const size_t gn = members[g].size();
+      const uint32_t kg = std::max<uint32_t>(
+          1, static_cast<uint32_t>(std::llround(static_cast<double>(want) * gn / n)));
+      Gather(x, dim, members[g], &buf);
+      group_status[g] = ClusterGroup(buf.data(), gn, dim, kg, g, p, &group_out[g]);
     }
   };
   const unsigned threads = std::max(1u, std::min<unsigned>(p.threads, groups));

@@ -44,6 +44,23 @@ struct KMeansResult {
 Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
                                         const KMeansParams& params);
 
+// The two levels of HierarchicalKMeans as separate steps, for a caller that streams the second
+// level's points group by group (the SPANN build reads them back from a spill file sorted by
+// group, so that its RAM does not grow with N). HierarchicalKMeans(x) equals: k1 =
+// TopLevelGroups(k); TrainTopLevel; each point to its nearest group (AssignNearest); then per
+// group g ClusterGroup(its points in order, kg = max(1, round(k * n_g / n)), g), concatenated in
+// group order.
+uint32_t TopLevelGroups(uint32_t num_centroids);  // round(sqrt(num_centroids)), at least 1
+// Level 1: k1 group centroids (k1 x dim replace *group_centroids; fewer when n < k1) from n
+// points, trained on at most 256 points per group, on params.threads threads.
+Status TrainTopLevel(const float* x, size_t n, uint32_t dim, uint32_t k1,
+                     const KMeansParams& params, std::vector<float>* group_centroids);
+// Level 2 for group g: min(kg, n) centroids for its n points, then up to three rounds of
+// splitting clusters over params.max_cluster_points; the centroids replace *out (none for n = 0).
+// One thread; deterministic for (params.seed, g, points).
+Status ClusterGroup(const float* x, size_t n, uint32_t dim, uint32_t kg, uint32_t g,
+                    const KMeansParams& params, std::vector<float>* out);
+
 // Nearest centroid (squared L2, ties to the lower id) of each of n vectors; labels/dists may be
 // null. Blocked kernel (l2_block.h), rows split over `threads` (same result for any count).
 Status AssignNearest(const float* x, size_t n, const float* centroids, uint32_t k, uint32_t dim,

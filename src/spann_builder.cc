@@ -22,6 +22,7 @@
 #include "index/centroid_batch.h"
 #include "index/distance.h"
 #include "index/pq.h"
+#include "src/external_sort.h"
 #include "src/row_codes.h"
 #include "src/spann_meta.h"
 #include "src/thread_pool.h"
@@ -47,39 +48,6 @@ uint32_t DivisorAtMost(uint32_t dim, uint32_t want) {
     if (dim % m == 0) return m;
   }
   return 1;
-}
-
-// Temp file of sorted records, read back through a buffer during the merge.
-class RunReader {
- public:
-  RunReader(FILE* f, size_t rec, size_t buf_bytes)
-      : f_(f), rec_(rec), buf_(std::max(rec, buf_bytes / rec * rec)) {}
-  ~RunReader() {
-    if (f_ != nullptr) std::fclose(f_);
-  }
-  // Current record, or null at the end.
-  const uint8_t* Peek() {
-    if (pos_ == len_) {
-      len_ = std::fread(buf_.data(), 1, buf_.size(), f_) / rec_ * rec_;
-      pos_ = 0;
-      if (len_ == 0) return nullptr;
-    }
-    return buf_.data() + pos_;
-  }
-  void Next() { pos_ += rec_; }
-
- private:
-  FILE* f_;
-  size_t rec_;
-  std::vector<uint8_t> buf_;
-  size_t pos_ = 0, len_ = 0;
-};
-
-uint64_t KeyOf(const uint8_t* rec) {
-  uint32_t list, row;
-  std::memcpy(&list, rec, 4);
-  std::memcpy(&row, rec + 4, 4);
-  return (uint64_t{list} << 32) | row;
 }
 
 // Accumulates one list's entries from the sorted stream and writes whole lists.
@@ -204,21 +172,30 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   const uint32_t num_c = static_cast<uint32_t>(
       std::clamp<double>(std::llround(static_cast<double>(n) * p.expected_replicas / target), 1.0,
                          static_cast<double>(n)));
+  // Clustering sample S: 20 points per centroid (the second level's points), and its top level's
+  // subset (256 points per group, also the PQ training rows). Only the top level's subset is held
+  // in RAM; the second level streams S group by group through a sorted spill file.
   const uint64_t sample_n = std::min<uint64_t>(
       n, p.sample_rows != 0 ? p.sample_rows : std::max<uint64_t>(100000, uint64_t{20} * num_c));
+  const uint32_t k1 = index::TopLevelGroups(num_c);
+  const uint64_t top_n =
+      std::min<uint64_t>(sample_n, std::max<uint64_t>(65536, uint64_t{256} * k1));
   const unsigned threads =
       p.threads != 0 ? p.threads : std::max(1u, std::thread::hardware_concurrency());
+  ThreadPool pool(threads);
+  const index::ParallelForFn parallel_for =
+      [&pool](size_t n, const std::function<void(size_t)>& fn) { pool.ParallelFor(n, fn); };
 
-  // (a) Uniform sample: Bernoulli selection of each row, read chunk by chunk.
+  // (a) Top-level sample: Bernoulli selection of each row, read chunk by chunk.
   auto t = Clock::now();
   std::vector<float> sample;
   {
     std::mt19937_64 rng(p.seed);
-    std::bernoulli_distribution pick(static_cast<double>(sample_n) / n);
+    std::bernoulli_distribution pick(static_cast<double>(top_n) / n);
     std::vector<uint32_t> rows;
-    rows.reserve(sample_n + sample_n / 10 + 16);
+    rows.reserve(top_n + top_n / 10 + 16);
     for (uint64_t r = 0; r < n; ++r) {
-      if (sample_n == n || pick(rng)) rows.push_back(static_cast<uint32_t>(r));
+      if (top_n == n || pick(rng)) rows.push_back(static_cast<uint32_t>(r));
     }
     sample.resize(rows.size() * dim);
     std::vector<uint8_t> chunk;
@@ -233,21 +210,118 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
                            sample.data() + next * dim);
       }
     }
-    st.sample_rows = rows.size();
   }
+  const size_t top_rows = sample.size() / dim;
   st.seconds_sample = Since(t);
 
-  // (b) Hierarchical balanced k-means on the sample.
+  // (b) Hierarchical balanced k-means (index/balanced_kmeans.h), level by level.
   t = Clock::now();
   index::KMeansParams kp;
   kp.num_centroids = num_c;
-  kp.max_cluster_points = static_cast<uint32_t>(std::max<double>(
-      1.0, static_cast<double>(max_list) / p.expected_replicas * st.sample_rows / n));
   kp.niter = p.kmeans_iters;
   kp.seed = p.seed;
   kp.threads = threads;
-  VECTORD_ASSIGN_OR_RETURN(index::KMeansResult km,
-                           index::HierarchicalKMeans(sample.data(), st.sample_rows, dim, kp));
+  index::KMeansResult km;
+  km.dim = dim;
+  VECTORD_RETURN_IF_ERROR(
+      index::TrainTopLevel(sample.data(), top_rows, dim, k1, kp, &km.group_centroids));
+  const uint32_t groups = km.num_groups();
+  // The clustering sample, each row labelled with its nearest group, as records
+  // [u32 group][u32 row][row bytes] sorted by (group, row) within the sort buffer.
+  auto by_group =
+      std::make_unique<ExternalSorter>(dir, "spann_groups", 8 + row_bytes, p.sort_buffer_bytes);
+  {
+    std::mt19937_64 rng(p.seed + 1);
+    std::bernoulli_distribution pick(static_cast<double>(sample_n) / n);
+    std::vector<uint8_t> chunk, rec(8 + row_bytes);
+    std::vector<uint32_t> sel, label;
+    std::vector<float> sel_f;
+    for (uint64_t first = 0; first < n; first += p.chunk_rows) {
+      const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
+      sel.clear();
+      for (uint64_t i = 0; i < cnt; ++i) {
+        if (sample_n == n || pick(rng)) sel.push_back(static_cast<uint32_t>(i));
+      }
+      if (sel.empty()) continue;
+      chunk.resize(cnt * row_bytes);
+      VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
+      sel_f.resize(sel.size() * dim);
+      constexpr size_t kConvert = 1024;
+      parallel_for((sel.size() + kConvert - 1) / kConvert, [&](size_t b) {
+        for (size_t i = b * kConvert; i < std::min(sel.size(), (b + 1) * kConvert); ++i) {
+          index::RowsToFloat(chunk.data() + size_t{sel[i]} * row_bytes, 1, dim, dtype,
+                             sel_f.data() + i * dim);
+        }
+      });
+      label.resize(sel.size());
+      VECTORD_RETURN_IF_ERROR(index::AssignNearest(sel_f.data(), sel.size(),
+                                                   km.group_centroids.data(), groups, dim,
+                                                   label.data(), nullptr, threads));
+      for (size_t i = 0; i < sel.size(); ++i) {
+        const uint32_t row = static_cast<uint32_t>(first + sel[i]);
+        std::memcpy(rec.data(), &label[i], 4);
+        std::memcpy(rec.data() + 4, &row, 4);
+        std::memcpy(rec.data() + 8, chunk.data() + size_t{sel[i]} * row_bytes, row_bytes);
+        VECTORD_RETURN_IF_ERROR(by_group->Add(rec.data()));
+      }
+      st.sample_rows += sel.size();
+      if (p.cancel && p.cancel->load()) return Status::Unavailable("index build cancelled");
+    }
+    VECTORD_RETURN_IF_ERROR(by_group->Finish());
+  }
+  // Level 2, group by group from the sorted stream, `threads` groups clustered at once; the
+  // centroids are appended in group order (the result does not depend on the thread count).
+  kp.max_cluster_points = static_cast<uint32_t>(std::max<double>(
+      1.0, static_cast<double>(max_list) / p.expected_replicas * st.sample_rows / n));
+  size_t max_group_rows = 0;
+  {
+    struct Pending {
+      uint32_t g = 0;
+      std::vector<float> x;
+      std::vector<float> out;
+      Status status;
+    };
+    std::vector<Pending> batch(threads);
+    size_t in_batch = 0;
+    auto run_batch = [&]() -> Status {
+      parallel_for(in_batch, [&](size_t i) {
+        Pending& b = batch[i];
+        const size_t gn = b.x.size() / dim;
+        const uint32_t kg = std::max<uint32_t>(
+            1, static_cast<uint32_t>(std::llround(static_cast<double>(num_c) * gn /
+                                                  static_cast<double>(st.sample_rows))));
+        b.status = index::ClusterGroup(b.x.data(), gn, dim, kg, b.g, kp, &b.out);
+      });
+      for (size_t i = 0; i < in_batch; ++i) {
+        VECTORD_RETURN_IF_ERROR(batch[i].status);
+        const uint32_t ks = static_cast<uint32_t>(batch[i].out.size() / dim);
+        km.centroids.insert(km.centroids.end(), batch[i].out.begin(), batch[i].out.end());
+        km.group.insert(km.group.end(), ks, batch[i].g);
+      }
+      in_batch = 0;
+      return Status::OK();
+    };
+    int64_t cur = -1;
+    for (const uint8_t* r; (r = by_group->Next()) != nullptr;) {
+      uint32_t g;
+      std::memcpy(&g, r, 4);
+      if (static_cast<int64_t>(g) != cur) {
+        if (in_batch == threads) VECTORD_RETURN_IF_ERROR(run_batch());
+        cur = g;
+        batch[in_batch].g = g;
+        batch[in_batch].x.clear();
+        ++in_batch;
+      }
+      std::vector<float>& x = batch[in_batch - 1].x;
+      x.resize(x.size() + dim);
+      index::RowsToFloat(r + 8, 1, dim, dtype, x.data() + x.size() - dim);
+      max_group_rows = std::max(max_group_rows, x.size() / dim);
+    }
+    if (in_batch > 0) VECTORD_RETURN_IF_ERROR(run_batch());
+  }
+  const size_t ram_group_sort = by_group->MemoryBytes();
+  by_group.reset();  // its spill files go
+  if (km.k() == 0) return Status::Internal("SPANN build: clustering produced no centroids");
   st.seconds_kmeans = Since(t);
   const uint32_t lists = km.k();
   st.lists = lists;
@@ -272,8 +346,13 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       meta.centroids, index::CentroidIndex::Build(p.navigation, km.centroids.data(), lists, dim,
                                                   km.group, km.group_centroids));
   st.seconds_navigation = Since(t);
-  const size_t ram_cluster =
-      sample.size() * 4 + size_t{st.sample_rows} * 12 + km.centroids.size() * 4 * 2;
+  // Clustering RAM: the top-level sample, the group sort (its buffer), one chunk as read and as
+  // floats, the groups in flight (at most `threads`, each up to the largest group), the centroids
+  // and their navigation copy. Nothing here grows with N but through C.
+  const size_t ram_cluster = sample.size() * 4 + ram_group_sort +
+                             size_t{p.chunk_rows} * (row_bytes + size_t{dim} * 4 + 8) +
+                             size_t{threads} * max_group_rows * dim * 4 * 2 +
+                             km.centroids.size() * 4 * 2;
   km = index::KMeansResult();
 
   // (d) PQ on residuals of (at most 65536) sample rows to their nearest centroid.
@@ -281,7 +360,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   if (pq) {
     // 4-bit codebooks (16 centroids per subspace) need far fewer training rows than 8-bit ones.
     const size_t pp_train_rows = p.layout == index::PostingLayout::kPq4 ? 32768 : 65536;
-    const size_t tn = std::min<size_t>(st.sample_rows, pp_train_rows);
+    const size_t tn = std::min<size_t>(top_rows, pp_train_rows);
     std::vector<float> train(tn * dim);
     std::vector<uint32_t> label(tn);
     const float* cents = meta.centroids->centroids().data();
@@ -330,9 +409,6 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   // Tree navigation: rows are searched a chunk at a time by the blocked batch search (the same
   // lists, computed group by group while each group's centroids are in cache); other kinds row by
   // row.
-  ThreadPool pool(threads);
-  const index::ParallelForFn parallel_for =
-      [&pool](size_t n, const std::function<void(size_t)>& fn) { pool.ParallelFor(n, fn); };
   std::unique_ptr<index::BatchTreeSearch> batch;
   if (index::BatchTreeSearch::Supports(*meta.centroids)) {
     batch = std::make_unique<index::BatchTreeSearch>(*meta.centroids);
@@ -349,36 +425,19 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
 
   auto sort_run = [&]() {
     keys.resize(run_n);
-    for (size_t i = 0; i < run_n; ++i) keys[i] = {KeyOf(&run[i * rec]), static_cast<uint32_t>(i)};
+    for (size_t i = 0; i < run_n; ++i)
+      keys[i] = {RecordKey(&run[i * rec]), static_cast<uint32_t>(i)};
     std::sort(keys.begin(), keys.end());
   };
   // Sorts `cnt` records at `buf` by (list, row) and writes them as one run file. Thread-safe.
   auto write_run = [&](const uint8_t* buf, size_t cnt) -> Status {
-    std::vector<std::pair<uint64_t, uint32_t>> order(cnt);
-    for (size_t i = 0; i < cnt; ++i) order[i] = {KeyOf(buf + i * rec), static_cast<uint32_t>(i)};
-    std::sort(order.begin(), order.end());
     std::string path;
     {
       std::lock_guard<std::mutex> l(run_mu);
       path = dir + "/spann_sort." + std::to_string(run_paths.size()) + ".tmp";
       run_paths.push_back(path);
     }
-    FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr) return Status::IOError("create '" + path + "': " + std::strerror(errno));
-    bool ok = true;
-    std::vector<uint8_t> block;
-    const size_t block_recs = std::max<size_t>(1, (1u << 20) / rec);
-    for (size_t i = 0; i < cnt && ok; i += block_recs) {
-      const size_t m = std::min(block_recs, cnt - i);
-      block.resize(m * rec);
-      for (size_t j = 0; j < m; ++j) {
-        std::memcpy(&block[j * rec], buf + size_t{order[i + j].second} * rec, rec);
-      }
-      ok = std::fwrite(block.data(), 1, block.size(), f) == block.size();
-    }
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok) return Status::IOError("write '" + path + "' failed");
-    return Status::OK();
+    return WriteSortedRun(buf, cnt, rec, path);
   };
 
   for (uint64_t first = 0; first < n; first += p.chunk_rows) {
@@ -500,7 +559,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       if (f == nullptr) return Status::IOError("open '" + path + "': " + std::strerror(errno));
       readers.push_back(std::make_unique<RunReader>(f, rec, per_run));
       if (const uint8_t* r = readers.back()->Peek()) {
-        heap.push({KeyOf(r), static_cast<uint32_t>(readers.size() - 1)});
+        heap.push({RecordKey(r), static_cast<uint32_t>(readers.size() - 1)});
       }
     }
     while (!heap.empty() && ws.ok()) {
@@ -508,7 +567,7 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       heap.pop();
       ws = lw.Add(readers[ri]->Peek());
       readers[ri]->Next();
-      if (const uint8_t* r = readers[ri]->Peek()) heap.push({KeyOf(r), ri});
+      if (const uint8_t* r = readers[ri]->Peek()) heap.push({RecordKey(r), ri});
     }
     readers.clear();
     for (const auto& path : run_paths) std::remove(path.c_str());
