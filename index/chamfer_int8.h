@@ -53,6 +53,14 @@ class Int8Query {
   std::vector<int32_t> isum_;  // the same as integers (the AVX2 kernel's bias)
 };
 
+// Asks the CPU to start loading n encoded rows (the next document while the kernel scores the
+// current one: candidates lie scattered over the copy, so the hardware prefetcher cannot guess
+// the next; measured 1.3 -> 0.9 us per 36-vector document on 1,300 random documents of 22,659).
+inline void PrefetchInt8Rows(const uint8_t* rows, size_t n, uint32_t dim) {
+  const size_t bytes = n * Int8RowBytes(dim);
+  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(rows + b);
+}
+
 // sum over query vectors i of max over j < nd of <q_i, x_j>, q_i and x_j dequantized (computed
 // as scale_i * max_j (scale_j * <code_i, code_j> + offset_j * sum(code_i))); `rows` holds the
 // document's nd encoded rows back to back. An empty query scores 0, an empty document -infinity.

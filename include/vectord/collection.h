@@ -29,8 +29,8 @@ struct SpannConfig {
   uint64_t cache_bytes = 0;             // RAM cache of hot posting lists, bytes
   // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
   // docs/filters.md "Code scan"): "auto" builds them when a single-vector collection has a
-  // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down to a divisor
-  // of the vector size), the RAM they cost per row.
+  // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down
+  // to a divisor of the vector size), the RAM they cost per row.
   std::string row_codes = "auto";
   uint32_t row_code_bytes = 16;
   // Search defaults, overridable per query with params.spann.
@@ -71,6 +71,12 @@ struct MuveraConfig {
   // Measured on multivec-large (docs/muvera.md): a wash against simply re-ranking fewer
   // candidates, so off by default.
   uint32_t prefilter_vectors = 0;
+  // Two-stage re-rank: every candidate is scored by approximate Chamfer on an 8-bit copy of the
+  // token vectors kept in RAM (dim rounded up to 4, + 8 bytes per token vector), and only the
+  // best max(rerank, 2 x (limit + offset)) by exact Chamfer over the stored vectors. 0 = no 8-bit
+  // copy, every candidate scored exactly. Per-query override: params.muvera.rerank. Default 40:
+  // the smallest with no recall loss at limit 10 on the benchmark sets (docs/muvera.md).
+  uint32_t rerank = 40;
 };
 struct MultivectorConfig {
   std::string comparator = "max_sim";  // the only one Qdrant defines
@@ -130,8 +136,10 @@ struct SearchRequest {
   std::optional<uint32_t> spann_nprobe;
   std::optional<float> spann_eps;
   std::optional<uint32_t> spann_rerank;
-  // params.muvera (vectord extension, multi-vector collections): documents re-ranked by Chamfer.
+  // params.muvera (vectord extension, multi-vector collections): candidate documents, and how
+  // many of them the 8-bit Chamfer stage passes on to exact Chamfer (muvera_config.rerank).
   std::optional<uint32_t> muvera_candidates;
+  std::optional<uint32_t> muvera_rerank;
 };
 
 struct ScrollRequest {
