@@ -313,19 +313,26 @@ void EncodeInt8Rows(const float* x, size_t n, uint32_t dim, uint8_t* out) {
       lo = std::min(lo, v[k]);
       hi = std::max(hi, v[k]);
     }
+    std::memset(r, 0, cb);
     // In double: hi - lo may overflow float for extreme (finite) inputs.
     const double range = double{hi} - double{lo};
-    const float scale = static_cast<float>(range / 255.0);
-    std::memset(r, 0, cb);
-    if (range > 0 && scale > 0) {
+    float scale = static_cast<float>(range / 255.0);
+    if (!(scale > 0)) {
+      scale = 0;  // a constant vector (or a range below float's resolution): offset alone
+    } else if (range >= 1e-30 && range <= std::numeric_limits<float>::max()) {
+      // Float arithmetic (vectorised), rounding half up: t is in [0, 255] up to rounding.
+      const float inv = static_cast<float>(255.0 / range);
+      for (uint32_t k = 0; k < dim; ++k) {
+        const float t = (v[k] - lo) * inv + 0.5f;
+        r[k] = static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, t)));
+      }
+    } else {  // extreme ranges: 255 / range or v - lo would overflow float
       const double inv = 255.0 / range;
       for (uint32_t k = 0; k < dim; ++k) {
-        const double c = std::nearbyint((double{v[k]} - lo) * inv);
-        r[k] = static_cast<uint8_t>(std::clamp(c, 0.0, 255.0));
+        r[k] = static_cast<uint8_t>(std::clamp((double{v[k]} - lo) * inv + 0.5, 0.0, 255.0));
       }
     }
-    const float sc = range > 0 ? scale : 0.0f;
-    std::memcpy(r + cb, &sc, 4);
+    std::memcpy(r + cb, &scale, 4);
     std::memcpy(r + cb + 4, &lo, 4);
   }
 }
@@ -333,7 +340,9 @@ void EncodeInt8Rows(const float* x, size_t n, uint32_t dim, uint8_t* out) {
 void DecodeInt8Row(const uint8_t* row, uint32_t dim, float* x) {
   const uint32_t cb = Int8CodeBytes(dim);
   const float scale = LoadF32(row + cb), offset = LoadF32(row + cb + 4);
-  for (uint32_t k = 0; k < dim; ++k) x[k] = offset + scale * static_cast<float>(row[k]);
+  for (uint32_t k = 0; k < dim; ++k) {  // in double: scale * 255 may exceed FLT_MAX
+    x[k] = static_cast<float>(double{offset} + double{scale} * row[k]);
+  }
 }
 
 Int8Query::Int8Query(const float* q, size_t nq, uint32_t dim)
@@ -350,15 +359,15 @@ Int8Query::Int8Query(const float* q, size_t nq, uint32_t dim)
     float m = 0;
     for (uint32_t k = 0; k < dim; ++k) m = std::max(m, std::fabs(v[k]));
     if (!(m > 0)) continue;  // a zero vector: codes 0, scale 0
-    const double inv = 127.0 / m;
-    scale_[i] = static_cast<float>(m / 127.0);
+    scale_[i] = m / 127.0f;
     const uint32_t chunk = i / kChunkLanes, first = chunk * kChunkLanes;
     const uint32_t width = std::min(kChunkLanes, lanes_ - first);
     int8_t* base = codes_.data() + size_t{first} * k4_ * 4 + size_t{i - first} * 4;
     int32_t s = 0;
     for (uint32_t k = 0; k < dim; ++k) {
-      const double c = std::clamp(std::nearbyint(double{v[k]} * inv), -127.0, 127.0);
-      const int8_t code = static_cast<int8_t>(c);
+      // |v / m| <= 1 exactly, so |t| <= 127; rounded half away from zero (truncation of t +- 0.5).
+      const float t = v[k] / m * 127.0f;
+      const int8_t code = static_cast<int8_t>(t + (t < 0 ? -0.5f : 0.5f));
       base[size_t{k / 4} * width * 4 + k % 4] = code;
       s += code;
     }

@@ -131,6 +131,20 @@ TEST(ChamferInt8Test, DocumentCodesWithinHalfAStep) {
   const std::vector<float> c(10, -2.5f);
   const auto y = DecodeAll(Encode(c, 1, 10), 1, 10);
   for (float v : y) EXPECT_EQ(v, -2.5f);
+  // Ranges that overflow float (max - min > FLT_MAX) or whose inverse would (tiny): the double
+  // path, still within half a step.
+  const float big = 3e38f, tiny = 1e-36f;
+  for (const std::vector<float>& e : {std::vector<float>{-big, big, 0.0f, big / 3, -big / 7},
+                                      std::vector<float>{tiny, 2 * tiny, -tiny, 0.0f, 3 * tiny}}) {
+    const auto rows = Encode(e, 1, 5);
+    const auto d = DecodeAll(rows, 1, 5);
+    const float s = RowScale(rows, 0, 5);
+    EXPECT_GT(s, 0.0f);
+    for (size_t k = 0; k < e.size(); ++k) {
+      ASSERT_TRUE(std::isfinite(d[k]));
+      EXPECT_LE(std::abs(double{d[k]} - e[k]), double{s} / 2 * 1.0001 + 1e-6 * std::abs(e[k]));
+    }
+  }
 }
 
 TEST(ChamferInt8Test, QueryCodesWithinHalfAStep) {
@@ -151,6 +165,15 @@ TEST(ChamferInt8Test, QueryCodesWithinHalfAStep) {
   const std::vector<float> zero(8, 0.0f);
   Int8Query z(zero.data(), 1, 8);
   for (float v : z.Decoded(0)) EXPECT_EQ(v, 0.0f);
+  // Subnormal and huge elements: no overflow in the codes.
+  const std::vector<float> odd = {1e-45f, -3e-45f, 0.0f, 3e38f, -3e38f, 1.0f};
+  Int8Query o(odd.data(), 2, 3);
+  const auto a = o.Decoded(0), b = o.Decoded(1);
+  EXPECT_NEAR(a[1], -3e-45f, 3e-45f);  // the step (3e-45 / 127) is below float's resolution
+  EXPECT_EQ(a[2], 0.0f);
+  EXPECT_FLOAT_EQ(b[0], 3e38f);
+  EXPECT_FLOAT_EQ(b[1], -3e38f);
+  EXPECT_LE(std::abs(b[2] - 1.0f), 3e38f / 127 / 2);
 }
 
 TEST(ChamferInt8Test, MatchesNaiveOnDecodedSetsAtEveryLevelBitForBit) {
