@@ -9,7 +9,7 @@
 // FDE rows are in RAM, a 4-bit PQ of them (src/fde_pq.h) finds the candidates instead of the exact
 // float16 scan (muvera_config.fde_index). With muvera_config.rerank > 0 the candidates are first
 // scored by approximate Chamfer on an 8-bit copy of the token vectors in RAM (src/token_codes.h)
-// and only the best `rerank` by exact Chamfer (the two-stage re-rank).
+// and only the best max(rerank, 2 x (limit + offset)) by exact Chamfer (the two-stage re-rank).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
