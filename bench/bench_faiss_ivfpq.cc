@@ -80,13 +80,6 @@ long PeakRssKb() {
   return ru.ru_maxrss;
 }
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 std::vector<size_t> ParseList(const std::string& s) {
   std::vector<size_t> out;
   std::stringstream ss(s);
@@ -313,7 +306,7 @@ class Bench {
         "# built %-40s in %7.1f s: %7.1f B/vector serialized, peak RSS %.1f "
         "MB (load %s)\n",
         proto->index.c_str(), build_s, proto->bytes_per_vector, proto->peak_rss_mb,
-        LoadAverage().c_str());
+        vectord::bench::LoadAverage().c_str());
     std::fflush(stdout);
   }
 
@@ -552,7 +545,7 @@ int main(int argc, char** argv) {
   std::printf("# bench_faiss_ivfpq: Faiss IVF-PQ fast-scan + refine (in RAM), peer baseline\n");
   std::printf("# cpu: %s; hardware threads: %u; threads for batches: %u; load average: %s\n",
               CpuModel().c_str(), std::thread::hardware_concurrency(), o.threads,
-              LoadAverage().c_str());
+              vectord::bench::LoadAverage().c_str());
   std::printf("# faiss %d.%d.%d, compile options: '%s'%s\n", FAISS_VERSION_MAJOR,
               FAISS_VERSION_MINOR, FAISS_VERSION_PATCH, faiss::get_compile_options().c_str(),
               faiss::get_compile_options().find("AVX2") == std::string::npos

@@ -1,21 +1,25 @@
 // bench_multivector: multi-vector collections end to end through the engine (Collection::Search,
 // as the HTTP server calls it): loads a multi-vector set (mate/multivec layout) into a collection
 // with multivector_config + muvera_config, then measures exact Chamfer search (params.exact,
-// the brute-force baseline, token sets read with O_DIRECT) and MUVERA search (FDE candidates
-// from the collection's index, exact Chamfer re-rank) at several candidate counts: recall@10 and
-// recall@100 against the set's exact Chamfer ground truth, how often the source tile is in the
-// top 10, QPS, p50/p99 (1 thread, one query per call), token pages read per query, load speed,
-// FDE bytes per document and peak RSS.
+// the brute-force baseline, in the same run) and MUVERA search (FDE candidates from the
+// collection's index, the 8-bit Chamfer stage, exact Chamfer re-rank) at several candidate and
+// re-rank counts: recall@10 and recall@100 against the set's exact Chamfer ground truth, how often
+// the source tile is in the top 10, QPS, p50/p99 (1 thread, one query per call), the speed-up over
+// exact Chamfer, the stages' mean times (from explain), token pages read per query, load speed,
+// FDE and 8-bit token copy bytes per document and peak RSS.
 //
 //   build/bench/bench_multivector [--data DIR] [--candidates 50,100,200,400,800] [--queries N]
 //       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
 //       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--on-disk] [--dir TMP]
 //       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--prefilter N] [--no-exact] [--reopen]
-//       [--csv FILE]
+//       [--rerank 0,50,100] [--config-rerank N] [--limit 100] [--csv FILE]
 // --fde-index picks the candidate stage below the SPANN threshold (muvera_config.fde_index),
 // --pq-m / --rescore set fde_pq_m / fde_pq_rescore, --no-exact skips the exact Chamfer baseline,
 // --reopen closes and reopens the database after loading (times the open, and the background
-// rebuild of the FDE PQ that follows).
+// rebuild of the FDE PQ that follows). --rerank: params.muvera.rerank values, each run at every
+// candidate count (0 = rerank = candidates: the 8-bit stage skipped, every candidate exact; without
+// the flag the collection default); --config-rerank sets muvera_config.rerank (0 = no 8-bit copy).
+// --limit: results per query (recall@100 needs 100; the exact stage scores at least this many).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +31,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/multivec_sets.h"
+#include "index/chamfer_int8.h"
 #include "src/collection_impl.h"
 #include "src/query_planner.h"
 #include "vectord/database.h"
@@ -52,6 +57,9 @@ struct Args {
   uint32_t pq_m = 0, rescore = 1;
   int prefilter = -1;  // muvera_config.prefilter_vectors; -1 = the default
   bool no_exact = false, reopen = false;
+  std::vector<int> rerank = {-1};  // params.muvera.rerank per row; -1 = default, 0 = candidates
+  int config_rerank = -1;          // muvera_config.rerank; -1 = the default
+  size_t limit = 100;
 };
 
 uint64_t PeakRssKb() {
@@ -66,7 +74,9 @@ uint64_t PeakRssKb() {
 struct Result {
   std::string mode;
   uint32_t candidates = 0;
+  int rerank = -1;
   double r10 = 0, r100 = 0, src10 = 0, qps = 0, p50 = 0, p99 = 0, pages = 0;
+  double cand_us = 0, int8_us = 0, exact_us = 0, int8_docs = 0, chamfer_docs = 0;
 };
 
 }  // namespace
@@ -115,6 +125,13 @@ int main(int argc, char** argv) {
       a.pq_m = static_cast<uint32_t>(std::stoul(next()));
     } else if (k == "--prefilter") {
       a.prefilter = std::stoi(next());
+    } else if (k == "--rerank") {
+      a.rerank.clear();
+      for (const auto& s : vectord::bench::SplitList(next(), ',')) a.rerank.push_back(std::stoi(s));
+    } else if (k == "--config-rerank") {
+      a.config_rerank = std::stoi(next());
+    } else if (k == "--limit") {
+      a.limit = std::stoul(next());
     } else if (k == "--rescore") {
       a.rescore = static_cast<uint32_t>(std::stoul(next()));
     } else if (k == "--no-exact") {
@@ -143,8 +160,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const size_t nq = a.queries == 0 ? queries.n() : std::min(a.queries, queries.n());
-  std::printf("# machine: %s, %u hardware threads\n", vectord::bench::CpuModel().c_str(),
-              std::thread::hardware_concurrency());
+  std::printf("# machine: %s, %u hardware threads; kernels: chamfer %s, int8 chamfer %s\n",
+              vectord::bench::CpuModel().c_str(), std::thread::hardware_concurrency(),
+              vectord::index::ChamferKernelLevel(), vectord::index::ChamferInt8KernelLevel());
+  std::printf("# load average at start %s\n", vectord::bench::LoadAverage().c_str());
   std::printf("# data %s: %zu documents, %lu vectors (%.1f per document), %zu queries, dim %u\n",
               a.data.c_str(), docs.n(), static_cast<unsigned long>(docs.offsets.back()),
               double(docs.offsets.back()) / double(docs.n()), nq, docs.dim);
@@ -174,6 +193,7 @@ int main(int argc, char** argv) {
   mv.muvera.fde_pq_m = a.pq_m;
   mv.muvera.fde_pq_rescore = a.rescore;
   if (a.prefilter >= 0) mv.muvera.prefilter_vectors = static_cast<uint32_t>(a.prefilter);
+  if (a.config_rerank >= 0) mv.muvera.rerank = static_cast<uint32_t>(a.config_rerank);
   cfg.multivector = mv;
   if (a.spann_threshold > 0) {
     vectord::SpannConfig sc;
@@ -257,20 +277,29 @@ int main(int argc, char** argv) {
           ? "in RAM; candidates by the FDE PQ (fde_pq_m, 4 bits), re-scored x fde_pq_rescore"
           : "in RAM, exact FDE scan",
       a.on_disk ? "on SSD (O_DIRECT reads)" : "in RAM");
-
-  auto run = [&](bool exact, uint32_t cand) {
+  if (auto* impl = dynamic_cast<vectord::CollectionImpl*>(col.get())) {
+    const size_t b = impl->TokenCodesBytes();
+    std::printf(
+        "# 8-bit token copy (muvera_config.rerank %u): %.1f MiB = %.0f bytes per document "
+        "(%.1f per token vector)\n",
+        cfg.multivector->muvera.rerank, b / 1048576.0, double(b) / double(docs.n()),
+        double(b) / double(docs.offsets.back()));
+  }
+  auto run = [&](bool exact, uint32_t cand, int rerank) {
     Result res;
     res.mode = exact ? "exact_chamfer" : "muvera";
     res.candidates = cand;
+    res.rerank = rerank;
     std::vector<double> lat;
     double pages = 0;
     for (size_t q = 0; q < nq; ++q) {
       vectord::SearchRequest req;
       req.vector.assign(queries.set(q), queries.set(q) + queries.size(q) * queries.dim);
       req.vector_count = static_cast<uint32_t>(queries.size(q));
-      req.limit = 100;
+      req.limit = a.limit;
       req.exact = exact;
       if (!exact) req.muvera_candidates = cand;
+      if (!exact && rerank >= 0) req.muvera_rerank = rerank == 0 ? cand : uint32_t(rerank);
       vectord::QueryExplain ex;
       const auto t0 = Clock::now();
       auto r = vectord::SearchExplained(*col, req, &ex);
@@ -280,6 +309,11 @@ int main(int argc, char** argv) {
         std::exit(1);
       }
       pages += double(ex.token_pages);
+      res.cand_us += ex.candidates_us;
+      res.int8_us += ex.int8_us;
+      res.exact_us += ex.chamfer_us;
+      res.int8_docs += double(ex.int8_docs);
+      res.chamfer_docs += double(ex.chamfer_docs);
       if (!exact) res.mode = "muvera_" + ex.multivector;
       std::set<int64_t> want10(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 10);
       std::set<int64_t> want100(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 100);
@@ -306,33 +340,60 @@ int main(int argc, char** argv) {
     res.p50 = Percentile(lat, 0.5);
     res.p99 = Percentile(lat, 0.99);
     res.pages = pages / nq;
-    std::printf(
-        "%-16s cand %5u  R@10 %.4f  R@100 %.4f  src@10 %.3f  QPS %8.1f  p50 %7.3f ms  "
-        "p99 %7.3f ms  token pages/query %.0f\n",
-        res.mode.c_str(), cand, res.r10, res.r100, res.src10, res.qps, res.p50, res.p99, res.pages);
-    std::fflush(stdout);
+    for (double* x :
+         {&res.cand_us, &res.int8_us, &res.exact_us, &res.int8_docs, &res.chamfer_docs}) {
+      *x /= double(nq);
+    }
     return res;
   };
+  double exact_qps = 0;
+  auto print = [&](const Result& r) {
+    char rr[16] = "-";
+    if (r.rerank == 0) std::snprintf(rr, sizeof(rr), "all");
+    if (r.rerank > 0) std::snprintf(rr, sizeof(rr), "%d", r.rerank);
+    char r100[16] = "-";  // recall@100 needs 100 results
+    if (a.limit >= 100) std::snprintf(r100, sizeof(r100), "%.4f", r.r100);
+    std::printf(
+        "%-16s %6u %6s %6.4f %6s %6.3f %8.1f %7.1f %8.3f %8.3f %8.0f %7.0f %8.0f %8.0f %8.0f "
+        "%6.0f\n",
+        r.mode.c_str(), r.candidates, rr, r.r10, r100, r.src10, r.qps,
+        exact_qps > 0 ? r.qps / exact_qps : 0.0, r.p50, r.p99, r.int8_docs, r.chamfer_docs,
+        r.cand_us, r.int8_us, r.exact_us, r.pages);
+    std::fflush(stdout);
+  };
   std::vector<Result> rows;
-  std::printf("# fde_index %s, fde_pq_m %u (0 = auto), fde_pq_rescore %u\n", a.fde_index.c_str(),
-              a.pq_m, a.rescore);
-  if (!a.no_exact) rows.push_back(run(true, 0));
-  for (uint32_t c : a.candidates) rows.push_back(run(false, c));
+  std::printf("# fde_index %s, fde_pq_m %u (0 = auto), fde_pq_rescore %u; limit %zu\n",
+              a.fde_index.c_str(), a.pq_m, a.rescore, a.limit);
+  std::printf(
+      "# rerank: params.muvera.rerank (all = every candidate exact, - = collection default); "
+      "int8/exact: documents per query scored by the 8-bit / exact Chamfer; *_us: mean stage "
+      "times from explain (cand = query FDE + candidate search)\n");
+  std::printf("%-16s %6s %6s %6s %6s %6s %8s %7s %8s %8s %8s %7s %8s %8s %8s %6s\n", "mode", "cand",
+              "rerank", "R@10", "R@100", "src@10", "QPS", "xexact", "p50_ms", "p99_ms", "int8",
+              "exact", "cand_us", "int8_us", "exact_us", "pages");
   if (!a.no_exact) {
-    std::printf("# speed-up over exact Chamfer at each candidate count: ");
-    for (size_t i = 1; i < rows.size(); ++i) {
-      std::printf("%u: %.1fx%s", rows[i].candidates, rows[i].qps / rows[0].qps,
-                  i + 1 < rows.size() ? ", " : "\n");
+    rows.push_back(run(true, 0, -1));
+    exact_qps = rows.back().qps;
+    print(rows.back());
+  }
+  for (int r : a.rerank) {
+    for (uint32_t c : a.candidates) {
+      rows.push_back(run(false, c, r));
+      print(rows.back());
     }
   }
+  std::printf("# load average at end %s\n", vectord::bench::LoadAverage().c_str());
   std::printf("# peak RSS %.1f MiB (bench process: the loaded set in RAM as floats included)\n",
               PeakRssKb() / 1024.0);
   if (!a.csv.empty()) {
     std::ofstream out(a.csv);
-    out << "mode,candidates,recall10,recall100,source10,qps,p50_ms,p99_ms,token_pages\n";
+    out << "mode,candidates,rerank,recall10,recall100,source10,qps,x_exact,p50_ms,p99_ms,int8_docs,"
+           "exact_docs,candidates_us,int8_us,exact_us,token_pages\n";
     for (const auto& r : rows) {
-      out << r.mode << "," << r.candidates << "," << r.r10 << "," << r.r100 << "," << r.src10 << ","
-          << r.qps << "," << r.p50 << "," << r.p99 << "," << r.pages << "\n";
+      out << r.mode << "," << r.candidates << "," << r.rerank << "," << r.r10 << "," << r.r100
+          << "," << r.src10 << "," << r.qps << "," << (exact_qps > 0 ? r.qps / exact_qps : 0) << ","
+          << r.p50 << "," << r.p99 << "," << r.int8_docs << "," << r.chamfer_docs << ","
+          << r.cand_us << "," << r.int8_us << "," << r.exact_us << "," << r.pages << "\n";
     }
   }
   col.reset();

@@ -114,13 +114,6 @@ double Seconds(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 // Runs f(i) for i in [0, n) on `threads` threads.
 template <typename F>
 void ParallelFor(size_t n, unsigned threads, F f) {
@@ -269,7 +262,7 @@ int main(int argc, char** argv) {
       "# cpu: %s, %u hardware threads; kernels: distance %s, chamfer %s; load average at "
       "start %s\n",
       CpuModel().c_str(), std::thread::hardware_concurrency(), vectord::index::KernelLevel(),
-      vectord::index::ChamferKernelLevel(), LoadAverage().c_str());
+      vectord::index::ChamferKernelLevel(), vectord::bench::LoadAverage().c_str());
   std::printf(
       "# data: %s: %zu documents (%zu vectors, %.1f per doc), %zu queries (%.1f vectors "
       "per query), dim %u\n",
@@ -533,7 +526,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\n# load average at end %s\n", LoadAverage().c_str());
+  std::printf("\n# load average at end %s\n", vectord::bench::LoadAverage().c_str());
   std::printf("%-7s %-48s %6s %4s %8s %6s %6s %6s %9s %7s %8s %8s %7s %8s\n", "method", "params",
               "fdedim", "type", "cand/q", "R@10", "R@100", "src@10", "QPS", "xexact", "p50ms",
               "p99ms", "B/doc", "gen_ms");

@@ -1,5 +1,5 @@
-// Helpers every benchmark program shares: describing the machine in its first lines, latency
-// percentiles. Header-only (each bench is one translation unit).
+// Helpers every benchmark program shares: describing the machine (and its load) in its first
+// lines, latency percentiles. Header-only (each bench is one translation unit).
 #pragma once
 
 #include <algorithm>
@@ -17,6 +17,14 @@ inline std::string CpuModel() {
     if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
   }
   return "unknown";
+}
+
+// "1.23 0.98 0.75": the 1, 5 and 15 minute load averages (/proc/loadavg).
+inline std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
 }
 
 // The p-quantile (0..1) of v by nearest rank; -1 for an empty set.

@@ -17,6 +17,11 @@ inline bool CpuHasAvx512() {
          __builtin_cpu_supports("avx512vl");
 }
 
+// The int8 dot-product extensions (vpdpbusd): AVX-512 VNNI (with the AVX-512 level above) and
+// AVX-VNNI (its VEX-encoded 256-bit form, e.g. Alder Lake, Zen 4).
+inline bool CpuHasAvx512Vnni() { return CpuHasAvx512() && __builtin_cpu_supports("avx512vnni"); }
+inline bool CpuHasAvxVnni() { return CpuHasAvx2() && __builtin_cpu_supports("avxvnni"); }
+
 // Holds the three tables of one kernel family (each a struct with a `name` member) and the one
 // in use. SetLevel("auto"|"scalar"|"avx2"|"avx512") returns false when the CPU lacks the level.
 template <typename Kernels>

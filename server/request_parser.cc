@@ -89,16 +89,20 @@ Status GetParams(const Json& obj, std::string_view where, SearchRequest* req) {
   VECTORD_ASSIGN_OR_RETURN(req->exact, GetBool(*p, "exact", false, pw));
   // "explain" (vectord extension): the response carries the query plan; api_points.cc reads it.
   VECTORD_RETURN_IF_ERROR(GetBool(*p, "explain", false, pw).status());
-  // "muvera" (vectord extension, multi-vector collections): {"candidates": n}.
+  // "muvera" (vectord extension, multi-vector collections): {"candidates": n, "rerank": r}.
   if (const Json* mv = Field(*p, "muvera")) {
     const std::string mw = Path(pw, "muvera");
     if (!mv->is_object()) return Status::InvalidArgument(mw + ": expected an object");
-    VECTORD_RETURN_IF_ERROR(CheckKnownFields(*mv, {"candidates"}, mw));
-    if (const Json* v = Field(*mv, "candidates")) {
+    VECTORD_RETURN_IF_ERROR(CheckKnownFields(*mv, {"candidates", "rerank"}, mw));
+    for (const char* key : {"candidates", "rerank"}) {
+      const Json* v = Field(*mv, key);
+      if (!v) continue;
       if (!v->is_number_integer() || v->get<int64_t>() < 1 || v->get<int64_t>() > 100000) {
-        return Status::InvalidArgument(mw + ".candidates: expected an integer in [1, 100000]");
+        return Status::InvalidArgument(mw + "." + key +
+                                       ": expected an integer in [1, 100000], got " + v->dump());
       }
-      req->muvera_candidates = static_cast<uint32_t>(v->get<int64_t>());
+      (key == std::string_view("rerank") ? req->muvera_rerank : req->muvera_candidates) =
+          static_cast<uint32_t>(v->get<int64_t>());
     }
   }
   const Json* sp = Field(*p, "spann");

@@ -24,6 +24,7 @@
 #include "src/row_codes.h"
 #include "src/spann_builder.h"
 #include "src/spann_index.h"
+#include "src/token_codes.h"
 #include "src/vector_source.h"
 
 namespace vectord {
@@ -986,6 +987,7 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   if (config_.multivector) {
     token_spans_.insert(token_spans_.end(), mb.spans.begin(), mb.spans.end());
     token_ram_.append(mb.records.data(), mb.records.size());
+    if (token_codes_) token_codes_->Append(mb.counts.data(), mb.counts.size(), mb.int8_rows.data());
     AppendFdePq(mb, keep.size());
     if (mb.encoder) {
       fde_ = std::move(mb.encoder);

@@ -31,6 +31,7 @@ class ProductQuantizer;
 }  // namespace index
 
 class FdePq;
+class TokenCodes;
 
 class SpannIndex;
 class RowCodes;
@@ -152,10 +153,14 @@ class CollectionImpl : public Collection {
     std::vector<float> center;
     std::shared_ptr<const index::ProductQuantizer> pq;  // fde_pq_'s encoder when trained
     std::vector<uint8_t> pq_codes;                      // kept points' PQ codes (pq set)
+    std::vector<uint8_t> int8_rows;  // kept points' token vectors as TokenCodes rows (rerank > 0)
   };
   // Opens the token files and reconciles them with the vector file (crash recovery); loads the
   // MUVERA centre from the catalog and makes the encoder.
   Status RestoreTokens(const Json& catalog);
+  // At open (muvera_config.rerank > 0): token_codes_ from every stored token set, read from
+  // token_ram_ or (on_disk) from the token files in CRC-checked batches.
+  Status LoadTokenCodes();
   // Checks one point's vector set and appends its stored bytes to *out.
   Status EncodeTokens(size_t point_index, const PointStruct& p, std::vector<uint8_t>* out) const;
   // Under write_mu_: packs the kept points' token sets and encodes their FDEs (making the encoder
@@ -195,6 +200,8 @@ class CollectionImpl : public Collection {
  public:
   // Tests: waits until no FDE PQ training is running or pending.
   void WaitForFdePq();
+  // Tests and benchmarks: RAM held by the 8-bit token copy (0 without one).
+  size_t TokenCodesBytes() const;
   // Tests: waits until no row-code build is running or pending.
   void WaitForRowCodes();
   // Tests: waits until no summary refresh is running or pending; the rows changed since the
@@ -218,6 +225,10 @@ class CollectionImpl : public Collection {
                                                        const SearchRequest& req,
                                                        const Roaring* allowed,
                                                        QueryExplain* ex) const;
+  // The two-stage re-rank's first stage: the best `r` of `rows` by approximate Chamfer on
+  // token_codes_ (index/chamfer_int8.h), ascending. Needs mu_ (shared).
+  std::vector<uint32_t> Int8Best(const float* q, uint32_t nq, const std::vector<uint32_t>& rows,
+                                 size_t r) const;
   // Exact Chamfer top-k over `rows` (ascending): token sets from RAM, or (on_disk) read in
   // batches with O_DIRECT; *pages counts the pages read. Needs mu_ (shared).
   Result<std::vector<index::Neighbor>> ChamferRows(const float* q, size_t nq,
@@ -329,6 +340,9 @@ class CollectionImpl : public Collection {
   // Unless config_.on_disk: the token data file's records in RAM (byte i = file byte
   // kHeaderBytes + i), so search re-ranks without I/O. Guarded by mu_.
   RowBuffer token_ram_;
+  // The 8-bit copy of every row's token set (src/token_codes.h) for the two-stage re-rank; null
+  // when muvera_config.rerank is 0. Appended with the token sets. Guarded by mu_.
+  std::unique_ptr<TokenCodes> token_codes_;
   std::shared_ptr<const index::FdeEncoder> fde_;
   std::vector<float> muvera_center_;
   // The FDE PQ candidate stage over rows [0, rows_) while ram_base_ == 0 (src/fde_pq.h); its

@@ -226,7 +226,11 @@ Json QueryExplain::ToJson() const {
                         {"candidates", muvera_candidates},
                         {"chamfer_docs", chamfer_docs},
                         {"prefilter_docs", prefilter_docs},
-                        {"token_pages", token_pages}};
+                        {"int8_docs", int8_docs},
+                        {"token_pages", token_pages},
+                        {"candidates_us", candidates_us},
+                        {"int8_us", int8_us},
+                        {"chamfer_us", chamfer_us}};
   }
   return j;
 }

@@ -130,6 +130,10 @@ struct QueryExplain {
   uint32_t muvera_candidates = 0;
   uint64_t chamfer_docs = 0, token_pages = 0;
   uint64_t prefilter_docs = 0;  // candidates ranked by the partial (first-pass) Chamfer
+  // Two-stage re-rank: candidates scored by the 8-bit Chamfer (0 = stage skipped), and the
+  // stages' times in microseconds (candidates = query FDE + candidate search).
+  uint64_t int8_docs = 0;
+  double candidates_us = 0, int8_us = 0, chamfer_us = 0;
   Json ToJson() const;
 };
 

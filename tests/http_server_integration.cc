@@ -956,6 +956,10 @@ TEST_F(HttpServerTest, MultivectorCollection) {
        R"({"vectors":{"size":8,"distance":"Euclid","multivector_config":{"comparator":"max_sim"}}})",
        R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
                "muvera_config":{"k_simm":3}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"rerank":-1}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"rerank":100001}})",
        R"({"vectors":{"size":8,"distance":"Dot"},"muvera_config":{"k_sim":3}})"}) {
     Reply r = c.Request("PUT", "/collections/mv", bad);
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
@@ -1018,6 +1022,28 @@ TEST_F(HttpServerTest, MultivectorCollection) {
         EXPECT_NEAR(got[i]["score"].get<float>(), -truth[i].first, 1e-4) << params.dump();
       }
     }
+    // Two-stage re-rank: all 200 documents scored by the 8-bit Chamfer, the best 20 exactly;
+    // explain reports both stages.
+    r = c.Request(
+        "POST", "/collections/mv/points/query",
+        Json{{"query", q},
+             {"limit", 5},
+             {"params", {{"muvera", {{"candidates", 200}, {"rerank", 20}}}, {"explain", true}}}}
+            .dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    {
+      const Json body = r.json();
+      const Json& got = body["result"]["points"];
+      ASSERT_EQ(got.size(), 5u) << r.body;
+      for (size_t i = 0; i < 5; ++i) {
+        EXPECT_NEAR(got[i]["score"].get<float>(), -truth[i].first, 1e-4) << r.body;
+      }
+      const Json& mv = body["result"]["explain"]["multivector"];
+      EXPECT_EQ(mv["int8_docs"], 200) << r.body;
+      EXPECT_EQ(mv["chamfer_docs"], 20) << r.body;
+      EXPECT_GE(mv["int8_us"].get<double>(), 0.0);
+      EXPECT_GT(mv["chamfer_us"].get<double>(), 0.0);
+    }
     // /points/search takes the list too (vectord extension), with a filter.
     r = c.Request("POST", "/collections/mv/points/search",
                   Json{{"vector", q},
@@ -1047,13 +1073,22 @@ TEST_F(HttpServerTest, MultivectorCollection) {
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
   }
   EXPECT_EQ(PointsCount(c, "mv"), 200u);
-  for (const char* bad :
-       {R"({"query":[1,2,3,4,5,6,7,8]})", R"({"query":[[1,2,3]]})",
-        R"({"query":[[1,2,3,4,5,6,7,8],[1]]})",
-        R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"candidates":0}}})"}) {
+  for (const char* bad : {R"({"query":[1,2,3,4,5,6,7,8]})", R"({"query":[[1,2,3]]})",
+                          R"({"query":[[1,2,3,4,5,6,7,8],[1]]})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"candidates":0}}})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rerank":0}}})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rerank":2.5}}})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rerank":"10"}}})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rerank":100001}}})",
+                          R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rescore":10}}})"}) {
     r = c.Request("POST", "/collections/mv/points/query", bad);
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
   }
+  r = c.Request("POST", "/collections/mv/points/query",
+                R"({"query":[[1,2,3,4,5,6,7,8]],"params":{"muvera":{"rerank":0}}})");
+  EXPECT_NE(r.body.find("params.muvera.rerank: expected an integer in [1, 100000], got 0"),
+            std::string::npos)
+      << r.body;
   // Query by point id uses the point's set.
   r = c.Request("POST", "/collections/mv/points/query", R"({"query":7,"limit":1})");
   ASSERT_EQ(r.status, 200) << r.body;

@@ -121,6 +121,13 @@ PointStruct ToPoint(uint64_t id, const Doc& d, Json payload = Json()) {
   return p;
 }
 
+Doc ToDocQuery(const SearchRequest& r) {
+  Doc d;
+  d.tokens = r.vector;
+  d.n = r.vector_count;
+  return d;
+}
+
 SearchRequest ToRequest(const Doc& q, size_t limit) {
   SearchRequest r;
   r.vector = q.tokens;
@@ -226,6 +233,18 @@ class MultivectorTest : public ::testing::Test {
     ASSERT_TRUE(res.ok());
     ASSERT_EQ(res->size(), 1u);
     EXPECT_EQ((*res)[0].id.num(), ModelTopK(eq, *docs, 1, deleted)[0]);
+  }
+  // The same ids with the same scores, list by list.
+  static void ExpectSameResults(const std::vector<std::vector<ScoredPoint>>& a,
+                                const std::vector<std::vector<ScoredPoint>>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i].size(), b[i].size());
+      for (size_t j = 0; j < a[i].size(); ++j) {
+        EXPECT_EQ(a[i][j].id, b[i][j].id);
+        EXPECT_EQ(a[i][j].score, b[i][j].score);
+      }
+    }
   }
   static double Recall(const std::vector<ScoredPoint>& got, const std::vector<uint64_t>& want) {
     std::set<uint64_t> w(want.begin(), want.end());
@@ -413,19 +432,8 @@ TEST_F(MultivectorTest, PqCandidateStage) {
   EXPECT_EQ(mode(*c2), "fde_pq4");  // rebuilt after open, in the background
   run(*c2, deleted, -1, 150, &after);
   run(*c2, deleted, 3, 150, &after_f);
-  auto same = [](const std::vector<std::vector<ScoredPoint>>& a,
-                 const std::vector<std::vector<ScoredPoint>>& b) {
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      ASSERT_EQ(a[i].size(), b[i].size());
-      for (size_t j = 0; j < a[i].size(); ++j) {
-        EXPECT_EQ(a[i][j].id, b[i][j].id);
-        EXPECT_EQ(a[i][j].score, b[i][j].score);
-      }
-    }
-  };
-  same(before, after);
-  same(before_f, after_f);
+  ExpectSameResults(before, after);
+  ExpectSameResults(before_f, after_f);
   // A write after the restart is encoded with the same quantizer and found.
   ExpectNewDocFound(*c2, corpus, &docs, deleted, Json{{"g", 0}});
   EXPECT_EQ(mode(*c2), "fde_pq4");
@@ -576,6 +584,15 @@ TEST_F(MultivectorTest, TornTailAndCorruptRecord) {
   auto res = c->Search(req);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), Status::Code::kCorruption);
+  // The open could not encode the damaged set for the 8-bit stage: it goes on to exact Chamfer,
+  // whose read reports the corruption (never a silently missing document).
+  req.exact = false;
+  req.muvera_rerank = 5;
+  QueryExplain ex;
+  res = SearchExplained(*c, req, &ex);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(ex.int8_docs, 51u);
 }
 
 TEST_F(MultivectorTest, RamAndDiskModesAgree) {
@@ -631,8 +648,10 @@ TEST_F(MultivectorTest, RamModeChecksEverySetAtLoad) {
 TEST_F(MultivectorTest, TwoPassRerankKeepsRecall) {
   CollectionConfig one = MultiConfig();
   one.multivector->muvera.prefilter_vectors = 0;
+  one.multivector->muvera.rerank = 0;  // the 8-bit stage off: the passes see all 200 candidates
   CollectionConfig two = MultiConfig();
   two.multivector->muvera.prefilter_vectors = 8;
+  two.multivector->muvera.rerank = 0;
   ASSERT_TRUE(db_->CreateCollection("one", one).ok());
   ASSERT_TRUE(db_->CreateCollection("two", two).ok());
   Corpus corpus(9);
@@ -675,6 +694,124 @@ TEST_F(MultivectorTest, TwoPassRerankKeepsRecall) {
   std::cout << "two-pass re-rank recall@10 " << r_two / 30 << " vs one pass " << r_one / 30 << "\n";
   EXPECT_GE(r_two / 30, r_one / 30 - 0.05);
   EXPECT_GE(r_two / 30, 0.85);
+}
+
+// Two-stage re-rank (muvera_config.rerank): every candidate is scored by the 8-bit Chamfer on
+// the in-RAM copy, the best `rerank` by exact Chamfer. Recall floor against the model and close to
+// the one-stage re-rank, exact scores, filters, explain counts, the per-query override and its
+// errors, on_disk = RAM, and the copy kept consistent through deletes, a restart (derived again at
+// open: identical results), new points and overwritten points.
+TEST_F(MultivectorTest, TwoStageRerank) {
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"rerank", -1}}, kDim).ok());
+  EXPECT_FALSE(ParseMuveraConfig(Json{{"rerank", 100001}}, kDim).ok());
+  CollectionConfig two = MultiConfig();
+  two.multivector->muvera.rerank = 20;
+  CollectionConfig one = MultiConfig();
+  one.multivector->muvera.rerank = 0;  // no 8-bit copy: every candidate exact
+  CollectionConfig disk = MultiConfig(std::nullopt, true);
+  disk.multivector->muvera.rerank = 20;
+  ASSERT_TRUE(db_->CreateCollection("two", two).ok());
+  ASSERT_TRUE(db_->CreateCollection("one", one).ok());
+  ASSERT_TRUE(db_->CreateCollection("disk", disk).ok());
+  Corpus corpus(11);
+  std::vector<Doc> docs = Fill(*Coll("two"), corpus, 600);
+  for (const char* name : {"one", "disk"}) {  // the same batches: the same SimHash centre
+    for (size_t i = 0; i < docs.size(); i += 50) {
+      std::vector<PointStruct> batch;
+      for (size_t j = i; j < i + 50; ++j)
+        batch.push_back(ToPoint(j, docs[j], Json{{"g", int(j % 4)}}));
+      ASSERT_TRUE(Coll(name)->Upsert(std::move(batch), true).ok());
+    }
+  }
+  std::vector<Doc> queries;
+  for (int t = 0; t < 40; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 37) % docs.size()]));
+
+  const double r_two = CheckedRecall(*Coll("two"), queries, docs, {}, -1, 150);
+  const double r_one = CheckedRecall(*Coll("one"), queries, docs, {}, -1, 150);
+  std::cout << "recall@10 at 150 candidates: two-stage (best 20 exact) " << r_two
+            << ", every candidate exact " << r_one << "\n";
+  EXPECT_GE(r_two, 0.9);
+  EXPECT_GE(r_two, r_one - 0.02);
+  EXPECT_GE(CheckedRecall(*Coll("two"), queries, docs, {}, 2, 150), 0.9);
+
+  SearchRequest req = ToRequest(queries[0], 10);
+  req.muvera_candidates = 150;
+  QueryExplain ex;
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.int8_docs, 150u);
+  EXPECT_EQ(ex.chamfer_docs, 20u);
+  EXPECT_GT(ex.int8_us, 0.0);
+  EXPECT_GT(ex.chamfer_us, 0.0);
+  req.muvera_rerank = 40;  // per query
+  ex = QueryExplain();
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.chamfer_docs, 40u);
+  req.muvera_rerank = 3;  // never below twice the limit
+  ex = QueryExplain();
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.chamfer_docs, 20u);
+  req.offset = 5;  // limit + offset
+  ex = QueryExplain();
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.chamfer_docs, 30u);
+  req.offset = 0;
+  req.muvera_rerank = 200;  // at least the candidates: the 8-bit stage is skipped
+  ex = QueryExplain();
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.int8_docs, 0u);
+  EXPECT_EQ(ex.chamfer_docs, 150u);
+  req.muvera_rerank = 20;
+  auto no_copy = Coll("one")->Search(req);
+  ASSERT_FALSE(no_copy.ok());
+  EXPECT_EQ(no_copy.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(no_copy.status().message().find("muvera_config.rerank is 0"), std::string::npos);
+  req.exact = true;  // params.exact stays exact: no 8-bit stage
+  ex = QueryExplain();
+  ASSERT_TRUE(SearchExplained(*Coll("two"), req, &ex).ok());
+  EXPECT_EQ(ex.multivector, "exact");
+  EXPECT_EQ(ex.int8_docs, 0u);
+  EXPECT_EQ(ex.chamfer_docs, 600u);
+
+  // on_disk reads the sets for its 8-bit copy at open and per query for the exact stage: the
+  // same results as the RAM mode.
+  std::set<uint64_t> deleted;
+  PointSelector sel;
+  for (uint64_t i = 0; i < 600; i += 3) {
+    sel.ids.push_back(PointId::Num(i));
+    deleted.insert(i);
+  }
+  std::vector<std::vector<ScoredPoint>> ram_before, disk_before;
+  for (const char* name : {"two", "disk"}) {
+    ASSERT_TRUE(Coll(name)->Delete(sel, true).ok());
+  }
+  const double r_del = CheckedRecall(*Coll("two"), queries, docs, deleted, -1, 150, &ram_before);
+  EXPECT_GE(r_del, 0.9);
+  CheckedRecall(*Coll("disk"), queries, docs, deleted, -1, 150, &disk_before);
+  ExpectSameResults(ram_before, disk_before);
+
+  Reopen();
+  for (const char* name : {"two", "disk"}) {
+    std::vector<std::vector<ScoredPoint>> after;
+    EXPECT_DOUBLE_EQ(CheckedRecall(*Coll(name), queries, docs, deleted, -1, 150, &after), r_del);
+    ExpectSameResults(ram_before, after);
+  }
+  // After the restart: a new point is found through the 8-bit stage, and an overwritten point
+  // is scored by its new vectors (the old row's codes are never used again).
+  ExpectNewDocFound(*Coll("two"), corpus, &docs, deleted, Json());
+  const Doc fresh = corpus.MakeDoc();
+  docs[4] = fresh;
+  ASSERT_TRUE(Coll("two")->Upsert({ToPoint(4, fresh, Json{{"g", 0}})}, true).ok());
+  SearchRequest fq = ToRequest(corpus.MakeQuery(fresh), 10);
+  fq.muvera_candidates = 150;
+  QueryExplain fex;
+  auto res = SearchExplained(*Coll("two"), fq, &fex);
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(fex.int8_docs, 150u);
+  ASSERT_FALSE(res->empty());
+  EXPECT_EQ((*res)[0].id.num(), ModelTopK(ToDocQuery(fq), docs, 1, deleted)[0]);
+  for (const auto& p : *res) {
+    EXPECT_NEAR(p.score, ChamferModel(ToDocQuery(fq), docs[p.id.num()]), 1e-4);
+  }
 }
 
 }  // namespace
