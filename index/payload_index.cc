@@ -236,32 +236,44 @@ void FieldIndex::ForEachInteger(const std::function<void(int64_t, const Roaring&
 }
 
 Roaring FieldIndex::RangeRows(const Range& range) const {
-  std::vector<uint32_t> rows;
-  auto begin = sorted_.begin();
+  auto begin = sorted_.begin(), end = sorted_.end();
   if (range.gt || range.gte) {
     double lo = range.gt && range.gte ? std::max(*range.gt, *range.gte)
                                       : (range.gt ? *range.gt : *range.gte);
     begin = std::partition_point(sorted_.begin(), sorted_.end(),
                                  [lo](const Entry& e) { return e.value < lo; });
   }
-  for (auto it = begin; it != sorted_.end(); ++it) {
-    if ((range.lt && !(it->value < *range.lt)) || (range.lte && !(it->value <= *range.lte))) {
-      break;
+  if (range.lt || range.lte) {
+    double hi = range.lt && range.lte ? std::min(*range.lt, *range.lte)
+                                      : (range.lt ? *range.lt : *range.lte);
+    end =
+        std::partition_point(begin, sorted_.end(), [hi](const Entry& e) { return e.value <= hi; });
+  }
+  // Rows come in value order; Roaring builds far faster from ascending ids, fastest from whole
+  // containers. Many rows: set them in a bit array (O(n + max_row / 64), no sort, no copy: angle
+  // 50% on mate/sift, 130k rows), then whole containers from it.
+  if (end - begin > 64 && !indexed_.isEmpty()) {
+    std::vector<uint64_t> bits(indexed_.maximum() / 64 + 1, 0);
+    auto set = [&bits](uint32_t row) {
+      if ((row >> 6) >= bits.size()) bits.resize((row >> 6) + 1, 0);  // not expected: rows <= max
+      bits[row >> 6] |= uint64_t{1} << (row & 63);
+    };
+    for (auto it = begin; it != end; ++it) {
+      if (!it->dead && range.Contains(it->value)) set(it->row);
     }
+    for (const Entry& e : pending_) {
+      if (range.Contains(e.value)) set(e.row);
+    }
+    return BitsetToRoaring(bits);
+  }
+  std::vector<uint32_t> rows;
+  for (auto it = begin; it != end; ++it) {
     if (!it->dead && range.Contains(it->value)) rows.push_back(it->row);
   }
   for (const Entry& e : pending_) {
     if (range.Contains(e.value)) rows.push_back(e.row);
   }
-  // Rows come in value order; Roaring builds far faster from ascending ids, fastest from whole
-  // containers. A bit array puts them in order in O(n + max_row / 64), cheaper than sorting (130k
-  // rows, angle 50% on mate/sift).
-  if (rows.size() > 64) {
-    const uint32_t max_row = *std::max_element(rows.begin(), rows.end());
-    std::vector<uint64_t> bits(max_row / 64 + 1, 0);
-    for (uint32_t r : rows) bits[r >> 6] |= uint64_t{1} << (r & 63);
-    return BitsetToRoaring(bits);
-  }
+  std::sort(rows.begin(), rows.end());
   Roaring out;
   if (!rows.empty()) out.addMany(rows.size(), rows.data());
   return out;

@@ -89,8 +89,14 @@ const PlannerCosts& DefaultPlannerCosts() {
       /*brute_page_us=*/9.5,
       /*brute_scan_page_us=*/4.7,
       /*brute_row_us=*/0.03,
-      /*spann_fixed_us=*/780.0,
-      /*list_us=*/45.0,
+      // Plans (b)/(c), recalibrated for 2-page lists (stop 8, 2026-12-07 04:41, load ~0.5,
+      // 16,313 lists): plan (b) forced on the angle filters, 48 .. 8,887 lists read: least squares
+      // 1,530 us + 9.1 us per list (several rounds, each an I/O latency); plan (c) is one batch:
+      // the unfiltered search's 26.7 lists in 384 us (mean) less 26.7 x 9.1 us leaves ~140 us.
+      // (The 2-page lists cost 9 us each where the 5-page ones cost 45.)
+      /*spann_fixed_us=*/1530.0,
+      /*wide_fixed_us=*/140.0,
+      /*list_us=*/9.1,
       // Design constants (not timings): 4 x k matches in the scanned lists reached recall@10 >=
       // 0.95 in tests/query_planner_test and bench_filtered; plan (c) from 50% (pool <= 2x).
       /*match_factor=*/4.0,
@@ -112,9 +118,12 @@ const PlannerCosts& DefaultPlannerCosts() {
       // 0.01% .. 50% = 31 .. 129,245 rows scored: 283, 414, 518, 891, 1,300 us; least squares
       // 465 us + 0.0069 us per row. The fixed part is mostly the re-rank reads (23-52 pages):
       // modelled as code_fixed_us + code_reread_share x R pages at brute_page_us.
+      // Recalibrated at stop 8 (same run as plans (b)/(c) above): angle 0.01% .. 50% = 31 ..
+      // 129,245 rows: 127, 284, 381, 646, 1,036 us; least squares 307 us + 0.0059 us per row;
+      // the re-read share now 0.45 (60 + 0.45 x 60 x 9.5 = 317 us fixed).
       /*code_fixed_us=*/60.0,
-      /*code_row_us=*/0.007,
-      /*code_reread_share=*/0.7,
+      /*code_row_us=*/0.0059,
+      /*code_reread_share=*/0.45,
       // Re-rank size from `bench_pq_recall --configs 8:8,8:16,8:32` on mate/sift: recall@10 of
       // the best R of all 258k rows by their codes, re-ranked exactly: 8 bytes R 50 / 100 / 200:
       // 0.842 / 0.930 / 0.975; 16 bytes: 0.969 / 0.992 / 0.999; 32 bytes: 0.999 at 50. A filter
@@ -173,7 +182,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const PlannerCosts& c) {
   if (s >= c.wide_pool_selectivity) {
     out.pool_factor = 1.0 / s;
     out.first_lists = static_cast<uint32_t>(std::ceil(nprobe * out.pool_factor));
-    out.est_spann_us = c.spann_fixed_us + c.list_us * out.first_lists;
+    out.est_spann_us = c.wide_fixed_us + c.list_us * out.first_lists;
     out.plan =
         out.est_brute_us < out.est_spann_us ? SearchPlan::kBruteForce : SearchPlan::kSpannWidePool;
     if (code_wins(out.est_spann_us)) out.plan = SearchPlan::kCodeScan;

@@ -43,7 +43,8 @@ struct PlannerCosts {
   double brute_page_us;
   double brute_scan_page_us;
   double brute_row_us;
-  double spann_fixed_us;  // per query of plans (b)/(c): navigation, rounds' I/O latency, heap
+  double spann_fixed_us;  // per query of plan (b): navigation, its rounds' I/O latencies, heap
+  double wide_fixed_us;   // per query of plan (c): navigation, one batch's I/O latency, heap
   double list_us;         // per posting list read and scanned (filter checks included)
   // Matches the scanned lists must hold for the top k: lists = match_factor * k / (E * s), E the
   // mean list entries, s the selectivity.
