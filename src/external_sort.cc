@@ -52,6 +52,34 @@ Status WriteSortedRun(const uint8_t* buf, size_t cnt, size_t rec, const std::str
   return Status::OK();
 }
 
+Status RunMerger::Open(const std::vector<std::string>& paths, size_t rec, size_t buffer_bytes) {
+  const size_t per_run =
+      std::max<size_t>(64 << 10, buffer_bytes / std::max<size_t>(1, paths.size()));
+  for (const auto& path : paths) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return Status::IOError("open '" + path + "': " + std::strerror(errno));
+    readers_.push_back(std::make_unique<RunReader>(f, rec, per_run));
+    if (const uint8_t* r = readers_.back()->Peek()) {
+      heap_.push({RecordKey(r), static_cast<uint32_t>(readers_.size() - 1)});
+    }
+  }
+  return Status::OK();
+}
+
+const uint8_t* RunMerger::Next() {
+  if (last_ >= 0) {
+    RunReader& r = *readers_[last_];
+    r.Next();
+    if (const uint8_t* p = r.Peek()) heap_.push({RecordKey(p), static_cast<uint32_t>(last_)});
+    last_ = -1;
+  }
+  if (heap_.empty()) return nullptr;
+  const uint32_t ri = heap_.top().second;
+  heap_.pop();
+  last_ = static_cast<int32_t>(ri);
+  return readers_[ri]->Peek();
+}
+
 ExternalSorter::ExternalSorter(std::string dir, std::string prefix, size_t record_bytes,
                                size_t buffer_bytes)
     : dir_(std::move(dir)),
@@ -60,7 +88,7 @@ ExternalSorter::ExternalSorter(std::string dir, std::string prefix, size_t recor
       cap_(std::max<size_t>(1024, buffer_bytes / (record_bytes + 16))) {}
 
 ExternalSorter::~ExternalSorter() {
-  readers_.clear();
+  merger_.reset();
   for (const auto& p : paths_) std::remove(p.c_str());
 }
 
@@ -99,35 +127,17 @@ Status ExternalSorter::Finish() {
   std::vector<uint8_t>().swap(buf_);
   n_ = 0;
   // The merge's read buffers share half of the sort buffer's budget.
-  const size_t per_run = std::max<size_t>(64 << 10, cap_ * rec_ / 2 / paths_.size());
-  for (const auto& path : paths_) {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) return Status::IOError("open '" + path + "': " + std::strerror(errno));
-    readers_.push_back(std::make_unique<RunReader>(f, rec_, per_run));
-    if (const uint8_t* r = readers_.back()->Peek()) {
-      heap_.push({RecordKey(r), static_cast<uint32_t>(readers_.size() - 1)});
-    }
-  }
-  return Status::OK();
+  merger_ = std::make_unique<RunMerger>();
+  return merger_->Open(paths_, rec_, cap_ * rec_ / 2);
 }
 
 const uint8_t* ExternalSorter::Next() {
   if (!finished_) return nullptr;
-  if (readers_.empty()) {
+  if (!merger_) {
     if (next_ >= order_.size()) return nullptr;
     return &buf_[size_t{order_[next_++].second} * rec_];
   }
-  if (last_ >= 0) {
-    RunReader& r = *readers_[last_];
-    r.Next();
-    if (const uint8_t* p = r.Peek()) heap_.push({RecordKey(p), static_cast<uint32_t>(last_)});
-    last_ = -1;
-  }
-  if (heap_.empty()) return nullptr;
-  const uint32_t ri = heap_.top().second;
-  heap_.pop();
-  last_ = static_cast<int32_t>(ri);
-  return readers_[ri]->Peek();
+  return merger_->Next();
 }
 
 }  // namespace vectord

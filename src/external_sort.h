@@ -41,6 +41,20 @@ class RunReader {
 // Sorts `cnt` records of `rec` bytes at `buf` by RecordKey and writes them to `path`.
 Status WriteSortedRun(const uint8_t* buf, size_t cnt, size_t rec, const std::string& path);
 
+// Merges sorted run files: Next() returns their records in key order (valid until the next call),
+// null at the end. Reads each run through a buffer of `buffer_bytes` / runs (at least 64 KiB).
+class RunMerger {
+ public:
+  Status Open(const std::vector<std::string>& paths, size_t rec, size_t buffer_bytes);
+  const uint8_t* Next();
+
+ private:
+  std::vector<std::unique_ptr<RunReader>> readers_;
+  using HeapItem = std::pair<uint64_t, uint32_t>;
+  std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
+  int32_t last_ = -1;  // run whose record Next() returned last (advanced on the next call)
+};
+
 // Add() records (one thread), Finish(), then Next() until it returns null. Ties (equal keys) come
 // back in no particular order. Run files are "<dir>/<prefix>.<i>.tmp", removed by the destructor.
 class ExternalSorter {
@@ -68,11 +82,8 @@ class ExternalSorter {
   // In-RAM case (nothing spilled): the order of buf_'s records.
   std::vector<std::pair<uint64_t, uint32_t>> order_;
   size_t next_ = 0;
-  // Spilled case: one reader per run and a heap of (key, run).
-  std::vector<std::unique_ptr<RunReader>> readers_;
-  using HeapItem = std::pair<uint64_t, uint32_t>;
-  std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap_;
-  int32_t last_ = -1;  // run whose record Next() returned last (advanced on the next call)
+  // Spilled case: the runs merged.
+  std::unique_ptr<RunMerger> merger_;
   bool finished_ = false;
 };
 

@@ -550,26 +550,11 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   } else {
     std::vector<uint8_t>().swap(run);
     std::vector<std::pair<uint64_t, uint32_t>>().swap(keys);
-    std::vector<std::unique_ptr<RunReader>> readers;
-    const size_t per_run = std::max<size_t>(64 << 10, (p.sort_buffer_bytes / 2) / run_paths.size());
-    using HeapItem = std::pair<uint64_t, uint32_t>;
-    std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap;
-    for (const auto& path : run_paths) {
-      FILE* f = std::fopen(path.c_str(), "rb");
-      if (f == nullptr) return Status::IOError("open '" + path + "': " + std::strerror(errno));
-      readers.push_back(std::make_unique<RunReader>(f, rec, per_run));
-      if (const uint8_t* r = readers.back()->Peek()) {
-        heap.push({RecordKey(r), static_cast<uint32_t>(readers.size() - 1)});
-      }
+    {
+      RunMerger merger;
+      ws = merger.Open(run_paths, rec, p.sort_buffer_bytes / 2);
+      for (const uint8_t* r; ws.ok() && (r = merger.Next()) != nullptr;) ws = lw.Add(r);
     }
-    while (!heap.empty() && ws.ok()) {
-      const uint32_t ri = heap.top().second;
-      heap.pop();
-      ws = lw.Add(readers[ri]->Peek());
-      readers[ri]->Next();
-      if (const uint8_t* r = readers[ri]->Peek()) heap.push({RecordKey(r), ri});
-    }
-    readers.clear();
     for (const auto& path : run_paths) std::remove(path.c_str());
   }
   st.sort_runs = run_paths.size();

@@ -371,16 +371,21 @@ TEST(SpannPartsTest, HierarchicalKMeansHonoursTheLimit) {
   for (size_t i = 1; i < km->group.size(); ++i) EXPECT_LE(km->group[i - 1], km->group[i]);
 }
 
+// k centroids of n clustered 16-dimensional points (`clusters` clusters, `seed`).
+Result<index::KMeansResult> CentroidsOf(size_t n, uint32_t k, uint32_t clusters, uint64_t seed) {
+  const auto c = Clustered(n, 16, clusters, seed);
+  index::KMeansParams kp;
+  kp.num_centroids = k;
+  return index::HierarchicalKMeans(c.data(), n, 16, kp);
+}
+
 TEST(SpannPartsTest, NavigationKindsFindTheNearestCentroids) {
   // Faiss builds its HNSW graph with OpenMP: with several threads the graph depends on their
   // schedule (and a loaded CI machine once built one below the floor). One thread: deterministic.
   const int omp_threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const auto c = Clustered(3000, 16, 300, 81);
   const auto q = Clustered(50, 16, 300, 82);
-  index::KMeansParams kp;
-  kp.num_centroids = 3000;
-  auto km = index::HierarchicalKMeans(c.data(), 3000, 16, kp);
+  auto km = CentroidsOf(3000, 3000, 300, 81);
   ASSERT_TRUE(km.ok());
   std::vector<std::unique_ptr<index::CentroidIndex>> kinds;
   for (auto kind : {index::CentroidIndexKind::kBruteForce, index::CentroidIndexKind::kTree,
@@ -417,11 +422,8 @@ TEST(SpannPartsTest, NavigationKindsFindTheNearestCentroids) {
 // Half centroids: distances within half precision of the float32 ones, the same nearest lists,
 // half the bytes, a format round trip that keeps them half, and refusals (back to float32, HNSW).
 TEST(SpannPartsTest, HalfPrecisionCentroids) {
-  const auto c = Clustered(2000, 16, 200, 91);
   const auto q = Clustered(50, 16, 200, 92);
-  index::KMeansParams kp;
-  kp.num_centroids = 500;
-  auto km = index::HierarchicalKMeans(c.data(), 2000, 16, kp);
+  auto km = CentroidsOf(2000, 500, 200, 91);
   ASSERT_TRUE(km.ok());
   for (auto kind : {index::CentroidIndexKind::kBruteForce, index::CentroidIndexKind::kTree}) {
     auto f32 = index::CentroidIndex::Build(kind, km->centroids.data(), km->k(), 16, km->group,
