@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,6 +23,7 @@
 #include "src/spann_builder.h"
 #include "src/spann_index.h"
 #include "src/vector_source.h"
+#include "storage/crc32c.h"
 #include "storage/dataset_io.h"
 #include "storage/vector_file.h"
 
@@ -303,6 +305,43 @@ TEST(SpannTest, DeterministicBuildAndReopen) {
     for (size_t j = 0; j < x->size(); ++j) EXPECT_EQ((*x)[j].row, (*y)[j].row);
   }
   EXPECT_GT(cached, 0u);
+}
+
+// spann.vdc version 1 (float32 centroids only, before half centroids) is still read; a version
+// from the future is refused by name.
+TEST(SpannTest, CentroidFileVersionOneStillOpens) {
+  const auto data = Clustered(kRows, kDim, 40, 61);
+  SpannBuildParams bp;
+  bp.centroid_precision = index::CentroidPrecision::kF32;  // what a version 1 file holds
+  auto f = BuildIndex(data.data(), kRows, kDim, DataType::kFloat32, bp);
+  ASSERT_TRUE(f->index);
+  const std::string path = f->dir.str() + "/idx/" + kSpannCentroidFile;
+  const std::string original = Slurp(path);
+  auto with_version = [&](uint32_t v) {
+    std::string b = original;
+    std::memcpy(&b[8], &v, 4);  // after the 8-byte magic
+    const uint32_t crc = storage::Crc32c(0, b.data(), b.size() - 4);
+    std::memcpy(&b[b.size() - 4], &crc, 4);
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(b.data(), b.size());
+  };
+  SpannOpenOptions oo;
+  oo.vector_file = f->vfile;
+  with_version(1);
+  auto v1 = SpannIndex::Open(f->dir.str() + "/idx", oo);
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  const auto queries = Clustered(5, kDim, 40, 62);
+  for (size_t i = 0; i < 5; ++i) {
+    auto x = f->index->Search(&queries[i * kDim], 10, SpannSearchParams());
+    auto y = (*v1)->Search(&queries[i * kDim], 10, SpannSearchParams());
+    ASSERT_TRUE(x.ok() && y.ok());
+    ASSERT_EQ(x->size(), y->size());
+    for (size_t j = 0; j < x->size(); ++j) EXPECT_EQ((*x)[j].row, (*y)[j].row);
+  }
+  with_version(3);
+  auto v3 = SpannIndex::Open(f->dir.str() + "/idx", oo);
+  EXPECT_EQ(v3.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(v3.status().message().find("unsupported version 3"), std::string::npos)
+      << v3.status().ToString();
 }
 
 TEST(SpannTest, FlippedPostingByteIsCorruption) {
