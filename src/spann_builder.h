@@ -43,7 +43,8 @@ struct SpannBuildParams {
   // Centroids in RAM and in spann.vdc as float32 or IEEE half (default: half, 2 bytes a
   // dimension; docs/spann.md "Centroid precision"). HNSW navigation keeps float32.
   index::CentroidPrecision centroid_precision = index::CentroidPrecision::kF16;
-  // Sample rows for k-means and PQ (0 = auto: min(N, max(100000, 20 * C))).
+  // Clustering sample rows, streamed through an external sort, never all in RAM (0 = auto:
+  // min(N, max(100000, 20 * C))); the top level and PQ train on a subset of max(65536, 256 * √C).
   uint64_t sample_rows = 0;
   int kmeans_iters = 10;
   uint64_t seed = 1234;
