@@ -201,6 +201,11 @@ uint32_t TopLevelGroups(uint32_t num_centroids) {
   return std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(std::sqrt(num_centroids))));
 }
 
+uint32_t GroupShare(uint32_t num_centroids, size_t group_points, size_t points) {
+  return std::max<uint32_t>(1, static_cast<uint32_t>(std::llround(
+                                   static_cast<double>(num_centroids) * group_points / points)));
+}
+
 Status TrainTopLevel(const float* x, size_t n, uint32_t dim, uint32_t k1, const KMeansParams& p,
                      std::vector<float>* group_centroids) {
   group_centroids->clear();
@@ -277,10 +282,9 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
     std::vector<float> buf;
     for (uint32_t g; (g = next_group.fetch_add(1)) < groups;) {
       const size_t gn = members[g].size();
-      const uint32_t kg = std::max<uint32_t>(
-          1, static_cast<uint32_t>(std::llround(static_cast<double>(want) * gn / n)));
       Gather(x, dim, members[g], &buf);
-      group_status[g] = ClusterGroup(buf.data(), gn, dim, kg, g, p, &group_out[g]);
+      group_status[g] =
+          ClusterGroup(buf.data(), gn, dim, GroupShare(want, gn, n), g, p, &group_out[g]);
     }
   };
   const unsigned threads = std::max(1u, std::min<unsigned>(p.threads, groups));

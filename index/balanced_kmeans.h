@@ -48,9 +48,11 @@ Result<KMeansResult> HierarchicalKMeans(const float* x, size_t n, uint32_t dim,
 // level's points group by group (the SPANN build reads them back from a spill file sorted by
 // group, so that its RAM does not grow with N). HierarchicalKMeans(x) equals: k1 =
 // TopLevelGroups(k); TrainTopLevel; each point to its nearest group (AssignNearest); then per
-// group g ClusterGroup(its points in order, kg = max(1, round(k * n_g / n)), g), concatenated in
+// group g ClusterGroup(its points in order, kg = GroupShare(k, n_g, n), g), concatenated in
 // group order.
 uint32_t TopLevelGroups(uint32_t num_centroids);  // round(sqrt(num_centroids)), at least 1
+// A group's share of the centroids: max(1, round(num_centroids * group_points / points)).
+uint32_t GroupShare(uint32_t num_centroids, size_t group_points, size_t points);
 // Level 1: k1 group centroids (k1 x dim replace *group_centroids; fewer when n < k1) from n
 // points, trained on at most 256 points per group, on params.threads threads.
 Status TrainTopLevel(const float* x, size_t n, uint32_t dim, uint32_t k1,

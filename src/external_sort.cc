@@ -94,15 +94,18 @@ ExternalSorter::~ExternalSorter() {
 
 size_t ExternalSorter::MemoryBytes() const { return cap_ * (rec_ + 16) + (size_t{1} << 20); }
 
+Status ExternalSorter::Spill() {
+  const std::string path = dir_ + "/" + prefix_ + "." + std::to_string(paths_.size()) + ".tmp";
+  paths_.push_back(path);
+  VECTORD_RETURN_IF_ERROR(WriteSortedRun(buf_.data(), n_, rec_, path));
+  n_ = 0;
+  return Status::OK();
+}
+
 Status ExternalSorter::Add(const uint8_t* rec) {
   if (finished_) return Status::FailedPrecondition("external sort: Add after Finish");
   if (buf_.empty()) buf_.resize(cap_ * rec_);
-  if (n_ == cap_) {
-    const std::string path = dir_ + "/" + prefix_ + "." + std::to_string(paths_.size()) + ".tmp";
-    paths_.push_back(path);
-    VECTORD_RETURN_IF_ERROR(WriteSortedRun(buf_.data(), n_, rec_, path));
-    n_ = 0;
-  }
+  if (n_ == cap_) VECTORD_RETURN_IF_ERROR(Spill());
   std::memcpy(&buf_[n_ * rec_], rec, rec_);
   ++n_;
   return Status::OK();
@@ -119,13 +122,8 @@ Status ExternalSorter::Finish() {
     std::sort(order_.begin(), order_.end());
     return Status::OK();
   }
-  if (n_ > 0) {
-    const std::string path = dir_ + "/" + prefix_ + "." + std::to_string(paths_.size()) + ".tmp";
-    paths_.push_back(path);
-    VECTORD_RETURN_IF_ERROR(WriteSortedRun(buf_.data(), n_, rec_, path));
-  }
+  if (n_ > 0) VECTORD_RETURN_IF_ERROR(Spill());
   std::vector<uint8_t>().swap(buf_);
-  n_ = 0;
   // The merge's read buffers share half of the sort buffer's budget.
   merger_ = std::make_unique<RunMerger>();
   return merger_->Open(paths_, rec_, cap_ * rec_ / 2);

@@ -74,6 +74,8 @@ class ExternalSorter {
   size_t MemoryBytes() const;
 
  private:
+  Status Spill();  // buf_'s n_ records as one more sorted run file
+
   std::string dir_, prefix_;
   size_t rec_, cap_;
   std::vector<uint8_t> buf_;

@@ -50,6 +50,32 @@ uint32_t DivisorAtMost(uint32_t dim, uint32_t want) {
   return 1;
 }
 
+// Streams a Bernoulli sample of about `want` of src's rows (every row when want >= rows; the same
+// rows for a given seed): fn(first, chunk, sel) for each chunk of chunk_rows rows that holds
+// sampled rows, `chunk` its raw rows, `sel` the sampled rows' indices in it, ascending.
+using SampledChunkFn = std::function<Status(uint64_t first, const std::vector<uint8_t>& chunk,
+                                            const std::vector<uint32_t>& sel)>;
+Status ForEachSampledChunk(const VectorSource& src, uint64_t want, uint64_t seed,
+                           uint32_t chunk_rows, const SampledChunkFn& fn) {
+  const uint64_t n = src.rows();
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution pick(static_cast<double>(std::min(want, n)) / n);
+  std::vector<uint8_t> chunk;
+  std::vector<uint32_t> sel;
+  for (uint64_t first = 0; first < n; first += chunk_rows) {
+    const uint64_t cnt = std::min<uint64_t>(chunk_rows, n - first);
+    sel.clear();
+    for (uint64_t i = 0; i < cnt; ++i) {
+      if (want >= n || pick(rng)) sel.push_back(static_cast<uint32_t>(i));
+    }
+    if (sel.empty()) continue;
+    chunk.resize(cnt * src.row_bytes());
+    VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
+    VECTORD_RETURN_IF_ERROR(fn(first, chunk, sel));
+  }
+  return Status::OK();
+}
+
 // Accumulates one list's entries from the sorted stream and writes whole lists.
 class ListWriter {
  public:
@@ -189,28 +215,17 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   // (a) Top-level sample: Bernoulli selection of each row, read chunk by chunk.
   auto t = Clock::now();
   std::vector<float> sample;
-  {
-    std::mt19937_64 rng(p.seed);
-    std::bernoulli_distribution pick(static_cast<double>(top_n) / n);
-    std::vector<uint32_t> rows;
-    rows.reserve(top_n + top_n / 10 + 16);
-    for (uint64_t r = 0; r < n; ++r) {
-      if (top_n == n || pick(rng)) rows.push_back(static_cast<uint32_t>(r));
-    }
-    sample.resize(rows.size() * dim);
-    std::vector<uint8_t> chunk;
-    size_t next = 0;
-    for (uint64_t first = 0; first < n && next < rows.size(); first += p.chunk_rows) {
-      const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
-      if (rows[next] >= first + cnt) continue;
-      chunk.resize(cnt * row_bytes);
-      VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
-      for (; next < rows.size() && rows[next] < first + cnt; ++next) {
-        index::RowsToFloat(chunk.data() + (rows[next] - first) * row_bytes, 1, dim, dtype,
-                           sample.data() + next * dim);
-      }
-    }
-  }
+  sample.reserve((top_n + top_n / 10 + 16) * dim);
+  VECTORD_RETURN_IF_ERROR(ForEachSampledChunk(
+      src, top_n, p.seed, p.chunk_rows,
+      [&](uint64_t, const std::vector<uint8_t>& chunk, const std::vector<uint32_t>& sel) {
+        for (uint32_t i : sel) {
+          sample.resize(sample.size() + dim);
+          index::RowsToFloat(chunk.data() + size_t{i} * row_bytes, 1, dim, dtype,
+                             sample.data() + sample.size() - dim);
+        }
+        return Status::OK();
+      }));
   const size_t top_rows = sample.size() / dim;
   st.seconds_sample = Since(t);
 
@@ -231,42 +246,36 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
   auto by_group =
       std::make_unique<ExternalSorter>(dir, "spann_groups", 8 + row_bytes, p.sort_buffer_bytes);
   {
-    std::mt19937_64 rng(p.seed + 1);
-    std::bernoulli_distribution pick(static_cast<double>(sample_n) / n);
-    std::vector<uint8_t> chunk, rec(8 + row_bytes);
-    std::vector<uint32_t> sel, label;
+    std::vector<uint8_t> rec(8 + row_bytes);
+    std::vector<uint32_t> label;
     std::vector<float> sel_f;
-    for (uint64_t first = 0; first < n; first += p.chunk_rows) {
-      const uint64_t cnt = std::min<uint64_t>(p.chunk_rows, n - first);
-      sel.clear();
-      for (uint64_t i = 0; i < cnt; ++i) {
-        if (sample_n == n || pick(rng)) sel.push_back(static_cast<uint32_t>(i));
-      }
-      if (sel.empty()) continue;
-      chunk.resize(cnt * row_bytes);
-      VECTORD_RETURN_IF_ERROR(src.Read(first, cnt, chunk.data()));
-      sel_f.resize(sel.size() * dim);
-      constexpr size_t kConvert = 1024;
-      parallel_for((sel.size() + kConvert - 1) / kConvert, [&](size_t b) {
-        for (size_t i = b * kConvert; i < std::min(sel.size(), (b + 1) * kConvert); ++i) {
-          index::RowsToFloat(chunk.data() + size_t{sel[i]} * row_bytes, 1, dim, dtype,
-                             sel_f.data() + i * dim);
-        }
-      });
-      label.resize(sel.size());
-      VECTORD_RETURN_IF_ERROR(index::AssignNearest(sel_f.data(), sel.size(),
-                                                   km.group_centroids.data(), groups, dim,
-                                                   label.data(), nullptr, threads));
-      for (size_t i = 0; i < sel.size(); ++i) {
-        const uint32_t row = static_cast<uint32_t>(first + sel[i]);
-        std::memcpy(rec.data(), &label[i], 4);
-        std::memcpy(rec.data() + 4, &row, 4);
-        std::memcpy(rec.data() + 8, chunk.data() + size_t{sel[i]} * row_bytes, row_bytes);
-        VECTORD_RETURN_IF_ERROR(by_group->Add(rec.data()));
-      }
-      st.sample_rows += sel.size();
-      if (p.cancel && p.cancel->load()) return Status::Unavailable("index build cancelled");
-    }
+    VECTORD_RETURN_IF_ERROR(ForEachSampledChunk(
+        src, sample_n, p.seed + 1, p.chunk_rows,
+        [&](uint64_t first, const std::vector<uint8_t>& chunk,
+            const std::vector<uint32_t>& sel) -> Status {
+          sel_f.resize(sel.size() * dim);
+          constexpr size_t kConvert = 1024;
+          parallel_for((sel.size() + kConvert - 1) / kConvert, [&](size_t b) {
+            for (size_t i = b * kConvert; i < std::min(sel.size(), (b + 1) * kConvert); ++i) {
+              index::RowsToFloat(chunk.data() + size_t{sel[i]} * row_bytes, 1, dim, dtype,
+                                 sel_f.data() + i * dim);
+            }
+          });
+          label.resize(sel.size());
+          VECTORD_RETURN_IF_ERROR(index::AssignNearest(sel_f.data(), sel.size(),
+                                                       km.group_centroids.data(), groups, dim,
+                                                       label.data(), nullptr, threads));
+          for (size_t i = 0; i < sel.size(); ++i) {
+            const uint32_t row = static_cast<uint32_t>(first + sel[i]);
+            std::memcpy(rec.data(), &label[i], 4);
+            std::memcpy(rec.data() + 4, &row, 4);
+            std::memcpy(rec.data() + 8, chunk.data() + size_t{sel[i]} * row_bytes, row_bytes);
+            VECTORD_RETURN_IF_ERROR(by_group->Add(rec.data()));
+          }
+          st.sample_rows += sel.size();
+          if (p.cancel && p.cancel->load()) return Status::Unavailable("index build cancelled");
+          return Status::OK();
+        }));
     VECTORD_RETURN_IF_ERROR(by_group->Finish());
   }
   // Level 2, group by group from the sorted stream, `threads` groups clustered at once; the
@@ -287,10 +296,8 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
       parallel_for(in_batch, [&](size_t i) {
         Pending& b = batch[i];
         const size_t gn = b.x.size() / dim;
-        const uint32_t kg = std::max<uint32_t>(
-            1, static_cast<uint32_t>(std::llround(static_cast<double>(num_c) * gn /
-                                                  static_cast<double>(st.sample_rows))));
-        b.status = index::ClusterGroup(b.x.data(), gn, dim, kg, b.g, kp, &b.out);
+        b.status = index::ClusterGroup(
+            b.x.data(), gn, dim, index::GroupShare(num_c, gn, st.sample_rows), b.g, kp, &b.out);
       });
       for (size_t i = 0; i < in_batch; ++i) {
         VECTORD_RETURN_IF_ERROR(batch[i].status);

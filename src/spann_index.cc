@@ -547,11 +547,13 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
     total += pf.list_read_bytes(probe[i]);
   }
   s.pages.Resize(total);
+  s.read_list.clear();  // request index -> probe index
   for (size_t i = 0; i < probe.size(); ++i) {
     if (s.page_off[i] == ~uint64_t{0}) continue;
     s.reqs.push_back({pf.direct_fd(), pf.list_offset(probe[i]),
                       static_cast<uint32_t>(pf.list_read_bytes(probe[i])),
                       s.pages.data() + s.page_off[i]});
+    s.read_list.push_back(static_cast<uint32_t>(i));
   }
   // Scan.
   const bool pq = meta_.layout != index::PostingLayout::kFull;
@@ -634,11 +636,6 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   // the same exact distance and ties go to the lower row. PQ layouts scan in probe order after
   // the batch: a replica's residual-PQ distance depends on its list, so the first one seen must
   // not depend on which read finished first.
-  std::vector<uint32_t>& read_list = s.read_list;  // request index -> probe index
-  read_list.clear();
-  for (size_t i = 0; i < probe.size(); ++i) {
-    if (s.page_off[i] != ~uint64_t{0}) read_list.push_back(static_cast<uint32_t>(i));
-  }
   storage::IoReader::BatchCallbacks cb;
   double us_overlap = 0;
   if (!pq) {
@@ -652,7 +649,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
     };
     cb.on_read = [&](size_t r) -> Status {
       const auto t0 = Clock::now();
-      Status status = scan_list(read_list[r]);
+      Status status = scan_list(s.read_list[r]);
       us_overlap += Us(t0, Clock::now());
       return status;
     };
