@@ -31,7 +31,7 @@
 
 #include "index/filter.h"
 #include "index/flat_search.h"
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 #include "storage/dataset_io.h"
 #include "vectord/database.h"
 #include "vectord/filter.h"

@@ -32,8 +32,8 @@
 #include "bench/bench_util.h"
 #include "bench/multivec_sets.h"
 #include "index/chamfer_int8.h"
-#include "src/collection_impl.h"
-#include "src/query_planner.h"
+#include "src/collection/collection.h"
+#include "src/search/query_planner.h"
 #include "vectord/database.h"
 
 using vectord::bench::Percentile;
@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
       load_s, docs.n() / load_s, max_upsert_s);
   // The FDE PQ trains in the background: searches are timed once it is installed.
   auto wait_pq = [&](const char* what, Clock::time_point since) {
-    if (auto* impl = dynamic_cast<vectord::CollectionImpl*>(col.get())) impl->WaitForFdePq();
+    col->WaitIdle(0);
     std::printf("# %s + background FDE PQ done after %.2f s\n", what,
                 std::chrono::duration<double>(Clock::now() - since).count());
   };

@@ -28,9 +28,9 @@
 #include "index/centroid_graph.h"
 #include "index/distance.h"
 #include "index/fast_scan.h"
-#include "src/spann_builder.h"
-#include "src/spann_index.h"
-#include "src/vector_source.h"
+#include "src/spann/spann_builder.h"
+#include "src/spann/spann_index.h"
+#include "src/vectors/vector_source.h"
 #include "storage/dataset_io.h"
 #include "storage/vector_file.h"
 

@@ -2,7 +2,7 @@
 // query, scroll and count.
 #include "server/api.h"
 #include "server/json_reader.h"
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 #include "vectord/filter.h"
 
 namespace vectord::server {

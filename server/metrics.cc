@@ -2,7 +2,7 @@
 #include "server/metrics.h"
 
 #include "server/response.h"
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 
 namespace vectord::server {
 

@@ -6,9 +6,12 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 
-#include "src/collection_impl.h"
-#include "src/thread_pool.h"
+#include "src/collection/collection.h"
+#include "src/collection/collection_config.h"
+#include "src/jobs/job_scheduler.h"
+#include "src/jobs/thread_pool.h"
 #include "storage/metadata_store.h"
 #include "vectord/database.h"
 
@@ -65,6 +68,13 @@ class DatabaseImpl : public Database {
     VECTORD_ASSIGN_OR_RETURN(store_, storage::MetadataStore::Open(options.data_dir + "/meta",
                                                                   options.block_cache_bytes));
     pool_ = std::make_unique<ThreadPool>(options.search_threads);
+    // Background work of every collection: index builds and updates, codes, summaries,
+    // checkpoints (src/jobs/job_scheduler.h). Two threads at least, a quarter of the cores at most
+    // beyond that, so that searches keep most of the machine.
+    env_.store = store_.get();
+    env_.pool = pool_.get();
+    env_.jobs =
+        std::make_shared<JobScheduler>(std::max(2u, std::thread::hardware_concurrency() / 4));
     std::vector<std::pair<uint32_t, std::string>> entries;
     VECTORD_RETURN_IF_ERROR(store_->ListCollections([&](uint32_t cid, const std::string& json) {
       entries.emplace_back(cid, json);
@@ -78,8 +88,7 @@ class DatabaseImpl : public Database {
       VECTORD_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfigFromJson(j["config"]));
       const std::string name = j["name"].get<std::string>();
       VECTORD_ASSIGN_OR_RETURN(
-          auto coll, CollectionImpl::Open(name, cid, CollectionDir(cid), config, j, store_.get(),
-                                          pool_.get()));
+          auto coll, CollectionImpl::Open(name, cid, CollectionDir(cid), config, j, env_));
       collections_[name] = std::move(coll);
     }
     RemoveOrphanDirs();
@@ -88,6 +97,7 @@ class DatabaseImpl : public Database {
 
   ~DatabaseImpl() override {
     collections_.clear();
+    env_ = CollectionEnv();
     pool_.reset();
     store_.reset();
   }
@@ -108,8 +118,8 @@ class DatabaseImpl : public Database {
     fs::remove_all(dir, ec);
     fs::create_directories(dir, ec);
     if (ec) return Status::IOError("cannot create '" + dir + "': " + ec.message());
-    VECTORD_ASSIGN_OR_RETURN(auto coll, CollectionImpl::Open(name, cid, dir, config, Json::object(),
-                                                             store_.get(), pool_.get()));
+    VECTORD_ASSIGN_OR_RETURN(auto coll,
+                             CollectionImpl::Open(name, cid, dir, config, Json::object(), env_));
     storage::MetaBatch batch(cid);
     batch.SetRows(0);
     batch.PutCollectionConfig(coll->CatalogJson().dump());
@@ -180,6 +190,7 @@ class DatabaseImpl : public Database {
   DatabaseOptions options_;
   std::unique_ptr<storage::MetadataStore> store_;
   std::unique_ptr<ThreadPool> pool_;
+  CollectionEnv env_;  // what every collection shares: store_, pool_, the job scheduler
   std::mutex ddl_mu_;  // serializes create/drop
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;  // guarded by mu_

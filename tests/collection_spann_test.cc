@@ -13,8 +13,8 @@
 #include <set>
 #include <thread>
 
-#include "src/query_planner.h"
-#include "src/row_codes.h"
+#include "src/search/query_planner.h"
+#include "src/spann/row_codes.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
 #include "vectord/filter.h"

@@ -1,6 +1,6 @@
 // Tests for ExternalSorter (src/external_sort.h): records come back in key order with their bytes
 // intact, in RAM and spilled to many runs, and the runs are removed.
-#include "src/external_sort.h"
+#include "src/spann/external_sort.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -2,7 +2,7 @@
 // ProductQuantizer::Encode, appends in uneven batches pack and repack the fast-scan blocks
 // correctly (scan = float look-up-table sum of the codes within the tables' rounding bound, for
 // one and for several subquantizer groups), and the training schedule and subspace choice.
-#include "src/fde_pq.h"
+#include "src/multivector/fde_pq.h"
 
 #include <gtest/gtest.h>
 

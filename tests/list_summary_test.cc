@@ -4,7 +4,7 @@
 // a match; the file round trip, its corruption checks and the dirty log. Then on a SPANN
 // collection: payloads changed after the build, a payload index created after it, a restart and a
 // corrupted summary file, against exact filtered search (exact counts, recall floors).
-#include "src/list_summary.h"
+#include "src/spann/list_summary.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "index/filter.h"
-#include "src/collection_impl.h"
-#include "src/query_planner.h"
+#include "src/collection/collection.h"
+#include "src/search/query_planner.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
 #include "vectord/filter.h"
@@ -593,7 +593,7 @@ TEST_F(SummarySpannTest, ManyChangesRefreshTheSummariesAndEmptyTheLog) {
   ASSERT_FALSE(log.empty());
   std::mt19937 rng(29);
   ChangePayloads(rng);
-  impl->WaitForSummaries();
+  ASSERT_TRUE(coll->WaitIdle(600000));
   const uint64_t few = impl->SummaryDirtyRows();
   EXPECT_GT(few, 0u);
   EXPECT_LT(few, 256u);  // below the threshold: not refreshed yet
@@ -604,7 +604,7 @@ TEST_F(SummarySpannTest, ManyChangesRefreshTheSummariesAndEmptyTheLog) {
     ChangePayloads(rng);
     most = std::max(most, impl->SummaryDirtyRows());
   }
-  impl->WaitForSummaries();
+  ASSERT_TRUE(coll->WaitIdle(600000));
   EXPECT_LT(impl->SummaryDirtyRows(), 256u);
   EXPECT_LT(impl->SummaryDirtyRows(), most);
   EXPECT_LT(std::filesystem::file_size(log), 8u + 8u * 256);

@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 #include "tests/test_db.h"
 #include "vectord/database.h"
 

@@ -2,7 +2,7 @@
 // 0.01% of the points, correlated with the vectors (cluster keyword) and not (uniform integer),
 // against exact filtered search: recall@10 floors, result counts, exact counts, explain output,
 // and every plan exercised, chosen by the planner and forced.
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

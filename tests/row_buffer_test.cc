@@ -1,6 +1,6 @@
 // RowBuffer (src/row_buffer.h): appends, growth past many pages without losing bytes, zero fill,
 // dropping a prefix, moves.
-#include "src/row_buffer.h"
+#include "src/vectors/row_buffer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Row codes (src/row_codes.h): subquantizer choice, the best-rows scan against a model that decodes
 // every code, the Dot metric, recall after an exact re-rank, the file round trip and every kind of
 // damage detected.
-#include "src/row_codes.h"
+#include "src/spann/row_codes.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "src/collection_impl.h"
+#include "src/collection/collection.h"
 #include "vectord/database.h"
 
 namespace vectord::testing {
@@ -52,15 +52,12 @@ inline CollectionConfig SpannU8Config(uint32_t dim, uint64_t threshold,
   return cfg;
 }
 
-// Waits for a multi-vector collection's background FDE PQ training (src/fde_pq.h), if any.
-inline void WaitForFdePq(Collection& c) {
-  if (auto* impl = dynamic_cast<CollectionImpl*>(&c)) impl->WaitForFdePq();
-}
+// Waits for a multi-vector collection's background FDE PQ training
+// (src/multivector/fde_pq.h), if any: every background job of the collection.
+inline void WaitForFdePq(Collection& c) { ASSERT_TRUE(c.WaitIdle(600000)); }
 
-// Waits for a SPANN collection's background row-code build (src/row_codes.h), if any.
-inline void WaitForRowCodes(Collection& c) {
-  if (auto* impl = dynamic_cast<CollectionImpl*>(&c)) impl->WaitForRowCodes();
-}
+// Waits for a SPANN collection's background row-code build (src/spann/row_codes.h), if any.
+inline void WaitForRowCodes(Collection& c) { ASSERT_TRUE(c.WaitIdle(600000)); }
 
 // Waits up to `seconds` for the collection's SPANN index: success once it is green with indexed
 // vectors; failure at once when the build fails (status red, with its error), or at the deadline.

@@ -1,6 +1,6 @@
 // Tests for src/token_codes.h: sets appended in batches (pre-encoded or filled in place) come back
 // by index with their counts and rows, across RowBuffer growth; unreadable sets have no rows.
-#include "src/token_codes.h"
+#include "src/multivector/token_codes.h"
 
 #include <gtest/gtest.h>
 

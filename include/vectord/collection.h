@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "vectord/explain.h"
 #include "vectord/filter.h"
 #include "vectord/types.h"
 
@@ -190,7 +191,12 @@ class Collection {
   // Missing ids are skipped (Qdrant semantics).
   virtual Result<std::vector<Record>> Retrieve(const std::vector<PointId>& ids, bool with_payload,
                                                bool with_vector) const = 0;
-  virtual Result<std::vector<ScoredPoint>> Search(const SearchRequest& req) const = 0;
+  // `explain` (may be null) receives the plan and what it cost (vectord/explain.h).
+  virtual Result<std::vector<ScoredPoint>> Search(const SearchRequest& req,
+                                                  QueryExplain* explain) const = 0;
+  Result<std::vector<ScoredPoint>> Search(const SearchRequest& req) const {
+    return Search(req, nullptr);
+  }
   // Many queries at once, spread over the search threads.
   virtual Result<std::vector<std::vector<ScoredPoint>>> SearchBatch(
       const std::vector<SearchRequest>& reqs) const = 0;
@@ -200,6 +206,18 @@ class Collection {
   virtual Result<uint64_t> CreatePayloadIndex(const std::string& field, PayloadSchemaType type,
                                               bool wait) = 0;
   virtual Result<uint64_t> DeletePayloadIndex(const std::string& field, bool wait) = 0;
+
+  // Waits until no background work of this collection is queued or running (index build and
+  // updates, row codes, summaries, checkpoints) or `timeout_ms` passes; true when idle. For tests,
+  // benchmarks and tools that want a settled state (the HTTP API reports it as status green).
+  virtual bool WaitIdle(uint64_t timeout_ms) const = 0;
 };
+
+// Collection::Search with the plan reported in *explain (when not null).
+inline Result<std::vector<ScoredPoint>> SearchExplained(const Collection& c,
+                                                        const SearchRequest& req,
+                                                        QueryExplain* explain) {
+  return c.Search(req, explain);
+}
 
 }  // namespace vectord

@@ -1,5 +1,5 @@
 // The SPANN centroid file (see spann_meta.h, docs/spann.md "Centroid file").
-#include "src/spann_meta.h"
+#include "src/spann/spann_meta.h"
 
 #include <fcntl.h>
 #include <unistd.h>

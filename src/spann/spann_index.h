@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "index/flat_search.h"
-#include "src/row_codes.h"
-#include "src/spann_meta.h"
+#include "src/spann/row_codes.h"
+#include "src/spann/spann_meta.h"
 #include "vectord/status.h"
 
 namespace vectord {

@@ -1,5 +1,5 @@
 // Query planner for filtered search: cost model, plan counters, explain output (query_planner.h).
-#include "src/query_planner.h"
+#include "src/search/query_planner.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,6 @@
 
 #include "index/filter.h"
 #include "index/payload_index.h"
-#include "src/collection_impl.h"
 
 namespace vectord {
 namespace {
@@ -274,14 +273,6 @@ std::optional<SearchPlan> ForcedSearchPlan() {
   const int v = g_forced_plan.load(std::memory_order_relaxed);
   if (v < 0) return std::nullopt;
   return static_cast<SearchPlan>(v);
-}
-
-Result<std::vector<ScoredPoint>> SearchExplained(const Collection& c, const SearchRequest& req,
-                                                 QueryExplain* explain) {
-  if (const auto* impl = dynamic_cast<const CollectionImpl*>(&c)) {
-    return impl->SearchWithExplain(req, explain);
-  }
-  return c.Search(req);
 }
 
 }  // namespace vectord

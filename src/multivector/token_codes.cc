@@ -1,5 +1,5 @@
 // TokenCodes implementation (token_codes.h).
-#include "src/token_codes.h"
+#include "src/multivector/token_codes.h"
 
 #include <cstring>
 #include <vector>

@@ -1,5 +1,5 @@
 // FdePq: 4-bit fast-scan PQ over multi-vector document FDEs (src/fde_pq.h).
-#include "src/fde_pq.h"
+#include "src/multivector/fde_pq.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "index/pq.h"
-#include "src/vector_source.h"
+#include "src/vectors/vector_source.h"
 #include "vectord/status.h"
 #include "vectord/types.h"
 

@@ -1,5 +1,5 @@
 // VectorSource implementations over dataset files, vector files and memory.
-#include "src/vector_source.h"
+#include "src/vectors/vector_source.h"
 
 #include <cstring>
 #include <mutex>

@@ -1,5 +1,5 @@
 // External sort of fixed-size records (see external_sort.h).
-#include "src/external_sort.h"
+#include "src/spann/external_sort.h"
 
 #include <algorithm>
 #include <cerrno>

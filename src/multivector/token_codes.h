@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <set>
 
-#include "src/row_buffer.h"
+#include "src/vectors/row_buffer.h"
 
 namespace vectord {
 

@@ -1,5 +1,5 @@
 // SPANN search (see spann_index.h and docs/spann.md "Search").
-#include "src/spann_index.h"
+#include "src/spann/spann_index.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

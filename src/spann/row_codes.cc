@@ -1,5 +1,5 @@
 // RowCodes implementation; file format in docs/formats.md "Row codes".
-#include "src/row_codes.h"
+#include "src/spann/row_codes.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

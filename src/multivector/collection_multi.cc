@@ -24,151 +24,33 @@
 #include "index/chamfer_int8.h"
 #include "index/distance.h"
 #include "index/muvera.h"
-#include "src/collection_impl.h"
-#include "src/fde_pq.h"
-#include "src/query_planner.h"
-#include "src/token_codes.h"
+#include "src/collection/collection.h"
+#include "src/collection/collection_config.h"
+#include "src/jobs/thread_pool.h"
+#include "src/multivector/fde_pq.h"
+#include "src/multivector/token_codes.h"
+#include "src/search/query_planner.h"
+#include "src/search/vector_search.h"
+#include "src/vectors/vector_codec.h"
+#include "src/vectors/vector_store.h"
 
 namespace vectord {
-
-uint32_t MuveraFdeDim(const MuveraConfig& c) {
-  if (c.final_dim != 0) return c.final_dim;
-  return static_cast<uint32_t>(uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj);
-}
-
-namespace {
-
-// The vector file's rows are whole FDEs: keep them within the engine's 65536-float vector limit.
-constexpr uint32_t kMaxFdeDim = 65536;
-
-index::MuveraParams ToParams(const MuveraConfig& c, uint32_t dim, std::vector<float> center) {
-  index::MuveraParams p;
-  p.dim = dim;
-  p.k_sim = c.k_sim;
-  p.d_proj = c.d_proj;
-  p.r_reps = c.r_reps;
-  p.final_dim = c.final_dim;
-  p.fill_empty = c.fill_empty;
-  p.seed = c.seed;
-  p.center = std::move(center);
-  return p;
-}
-
-}  // namespace
-
-Json MuveraConfigToJson(const MuveraConfig& c) {
-  return Json{{"k_sim", c.k_sim},
-              {"d_proj", c.d_proj},
-              {"r_reps", c.r_reps},
-              {"final_dim", c.final_dim},
-              {"fill_empty", c.fill_empty},
-              {"seed", c.seed},
-              {"center", c.center},
-              {"candidates", c.candidates},
-              {"max_vectors", c.max_vectors},
-              {"fde_index", c.fde_index},
-              {"fde_pq_m", c.fde_pq_m},
-              {"fde_pq_rescore", c.fde_pq_rescore},
-              {"prefilter_vectors", c.prefilter_vectors},
-              {"rerank", c.rerank}};
-}
-
-Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
-  if (!j.is_object()) return Status::InvalidArgument("muvera_config must be an object");
-  MuveraConfig c;
-  // d_proj defaults to 8, or the vector size when that is smaller.
-  c.d_proj = std::min<uint32_t>(c.d_proj, std::max<uint32_t>(dim, 1));
-  auto uint_field = [&](const std::string& key, const Json& v, uint64_t lo, uint64_t hi,
-                        auto* out) { return ConfigUint("muvera_config", key, v, lo, hi, out); };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& k = it.key();
-    const Json& v = it.value();
-    if (k == "k_sim") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 10, &c.k_sim));
-    } else if (k == "d_proj") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, std::max<uint32_t>(dim, 1), &c.d_proj));
-    } else if (k == "r_reps") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 1024, &c.r_reps));
-    } else if (k == "final_dim") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.final_dim));
-    } else if (k == "fill_empty") {
-      if (!v.is_boolean())
-        return Status::InvalidArgument("muvera_config.fill_empty: expected a bool");
-      c.fill_empty = v.get<bool>();
-    } else if (k == "seed") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, UINT64_MAX, &c.seed));
-    } else if (k == "center") {
-      if (!v.is_string() || (v != "auto" && v != "none")) {
-        return Status::InvalidArgument("muvera_config.center must be \"auto\" or \"none\"");
-      }
-      c.center = v.get<std::string>();
-    } else if (k == "candidates") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.candidates));
-    } else if (k == "max_vectors") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 65536, &c.max_vectors));
-    } else if (k == "fde_index") {
-      if (!v.is_string() || (v != "pq4" && v != "exact")) {
-        return Status::InvalidArgument(
-            "muvera_config.fde_index must be \"pq4\" or \"exact\", got " + v.dump());
-      }
-      c.fde_index = v.get<std::string>();
-    } else if (k == "fde_pq_m") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.fde_pq_m));
-    } else if (k == "fde_pq_rescore") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 64, &c.fde_pq_rescore));
-    } else if (k == "prefilter_vectors") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 65536, &c.prefilter_vectors));
-    } else if (k == "rerank") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 100000, &c.rerank));
-    } else {
-      return Status::InvalidArgument(
-          "muvera_config: unknown field '" + k +
-          "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
-          "max_vectors, fde_index, fde_pq_m, fde_pq_rescore, prefilter_vectors, rerank)");
-    }
-  }
-  const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;
-  if (c.final_dim == 0 && raw > kMaxFdeDim) {
-    return Status::InvalidArgument(
-        "muvera_config: the encoding has r_reps * 2^k_sim * d_proj = " + std::to_string(raw) +
-        " floats, more than " + std::to_string(kMaxFdeDim) +
-        "; lower k_sim, d_proj or r_reps, or set final_dim");
-  }
-  if (c.final_dim > raw) {
-    return Status::InvalidArgument("muvera_config.final_dim " + std::to_string(c.final_dim) +
-                                   " exceeds r_reps * 2^k_sim * d_proj = " + std::to_string(raw));
-  }
-  if (uint64_t{c.max_vectors} * dim * 4 > (uint64_t{64} << 20)) {
-    return Status::InvalidArgument("muvera_config.max_vectors " + std::to_string(c.max_vectors) +
-                                   " x vector size " + std::to_string(dim) +
-                                   " exceeds 64 MiB per point");
-  }
-  if (c.fde_pq_m != 0 && MuveraFdeDim(c) % c.fde_pq_m != 0) {
-    return Status::InvalidArgument("muvera_config.fde_pq_m " + std::to_string(c.fde_pq_m) +
-                                   " does not divide the FDE size " +
-                                   std::to_string(MuveraFdeDim(c)));
-  }
-  if (dim > 0) {
-    VECTORD_RETURN_IF_ERROR(index::ValidateMuveraParams(ToParams(c, dim, {})));
-  }
-  return c;
-}
 
 Status CollectionImpl::RestoreTokens(const Json& catalog) {
   std::vector<storage::TokenSpan> spans;
   VECTORD_ASSIGN_OR_RETURN(
       tokens_, storage::TokenStore::Open(dir_ + "/tokens", config_.dim, config_.datatype, &spans));
   // file_ is already cut to the committed rows. A row needs both its FDE and its token set.
-  const uint64_t rows = std::min<uint64_t>(file_->rows(), spans.size());
+  const uint64_t rows = std::min<uint64_t>(vectors_->file_rows(), spans.size());
   if (spans.size() > rows) {
     VECTORD_RETURN_IF_ERROR(tokens_->Truncate(rows, spans[rows].offset));
     spans.resize(rows);
   }
-  if (file_->rows() > rows) {
+  if (vectors_->file_rows() > rows) {
     std::cerr << "vectord: collection '" << name_ << "': token files hold " << rows
-              << " sets, the vector file " << file_->rows()
+              << " sets, the vector file " << vectors_->file_rows()
               << " rows; points in the missing rows are dropped (fsync was off?)\n";
-    VECTORD_RETURN_IF_ERROR(file_->Truncate(rows));
+    VECTORD_RETURN_IF_ERROR(vectors_->TruncateFile(rows));
   }
   token_spans_ = std::move(spans);
   if (!config_.on_disk) {
@@ -194,8 +76,8 @@ Status CollectionImpl::RestoreTokens(const Json& catalog) {
     return Status::Corruption("catalog entry lacks muvera_center but the collection has points");
   }
   if (mc.center == "none" || !muvera_center_.empty()) {
-    VECTORD_ASSIGN_OR_RETURN(index::FdeEncoder enc,
-                             index::FdeEncoder::Create(ToParams(mc, config_.dim, muvera_center_)));
+    VECTORD_ASSIGN_OR_RETURN(index::FdeEncoder enc, index::FdeEncoder::Create(MuveraParamsOf(
+                                                        mc, config_.dim, muvera_center_)));
     fde_ = std::make_shared<const index::FdeEncoder>(std::move(enc));
   }
   return Status::OK();
@@ -338,14 +220,14 @@ Status CollectionImpl::PrepareMulti(const std::vector<std::vector<uint8_t>>& tok
     for (uint32_t d = 0; d < dim; ++d) mb->center[d] = static_cast<float>(sum[d] / double(n));
     VECTORD_ASSIGN_OR_RETURN(
         index::FdeEncoder e,
-        index::FdeEncoder::Create(ToParams(config_.multivector->muvera, dim, mb->center)));
+        index::FdeEncoder::Create(MuveraParamsOf(config_.multivector->muvera, dim, mb->center)));
     mb->encoder = std::make_shared<const index::FdeEncoder>(std::move(e));
     enc = mb->encoder;
   }
   const uint32_t fd = enc->fde_dim();
-  if (fd != vdim_) {
+  if (fd != vectors_->dim()) {
     return Status::Internal("MUVERA encoder gives " + std::to_string(fd) + " floats, expected " +
-                            std::to_string(vdim_));
+                            std::to_string(vectors_->dim()));
   }
   if (config_.multivector->muvera.rerank > 0) {
     mb->int8_rows.resize(total / vb * index::Int8RowBytes(dim));
@@ -359,11 +241,11 @@ Status CollectionImpl::PrepareMulti(const std::vector<std::vector<uint8_t>>& tok
   });
   // Stored as float16: half the RAM of float32, relative error ~1e-3 on the candidate scores
   // (exact Chamfer ranks the candidates).
-  const size_t row_bytes = size_t{fd} * DataTypeSize(vtype_);
+  const size_t row_bytes = size_t{fd} * DataTypeSize(vectors_->type());
   mb->fde_bytes.resize(row_bytes * keep.size());
   for (size_t j = 0; j < keep.size(); ++j) {
     VECTORD_RETURN_IF_ERROR(EncodeElements("point " + std::to_string(keep[j]) + " FDE ",
-                                           fde.data() + j * fd, fd, vtype_, false,
+                                           fde.data() + j * fd, fd, vectors_->type(), false,
                                            mb->fde_bytes.data() + j * row_bytes));
   }
   {
@@ -495,7 +377,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
   if (req.exact || !fde_) {
     // Exact Chamfer over every live (matching) point.
     ex->multivector = "exact";
-    ex->plan = ram_base_ == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
+    ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
     const Roaring& r = allowed_ptr ? *allowed_ptr : live_;
     rows.resize(r.cardinality());
     r.toUint32Array(rows.data());
@@ -508,14 +390,14 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
         std::max<uint32_t>(static_cast<uint32_t>(k),
                            req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
     ex->muvera_candidates = cand;
-    if (fde_pq_ && ram_base_ == 0 && fde_pq_->rows() == rows_) {
+    if (fde_pq_ && vectors_->ram_base() == 0 && fde_pq_->rows() == vectors_->rows()) {
       ex->multivector = "fde_pq4";
       ex->plan = SearchPlan::kExactRam;
       rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
     } else {
       ex->multivector = "fde";
       VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> c,
-                               SearchVectors(fq.data(), cand, req, allowed_ptr, ex));
+                               VectorSearch(Sources()).Run(fq.data(), cand, req, allowed_ptr, ex));
       rows.reserve(c.size());
       for (const auto& h : c) rows.push_back(h.row);
       std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
@@ -600,9 +482,10 @@ void CollectionImpl::EncodeFdePq(const index::ProductQuantizer& pq, const uint8_
   const size_t cs = pq.code_size();
   pool_->ParallelFor((n + chunk - 1) / chunk, [&](size_t c) {
     const size_t first = c * chunk, cnt = std::min(chunk, n - first);
-    std::vector<float> x(cnt * vdim_);
+    std::vector<float> x(cnt * vectors_->dim());
     for (size_t i = 0; i < cnt; ++i) {
-      DecodeElements(fde_rows + (first + i) * row_bytes_, vdim_, vtype_, x.data() + i * vdim_);
+      DecodeElements(fde_rows + (first + i) * vectors_->row_bytes(), vectors_->dim(),
+                     vectors_->type(), x.data() + i * vectors_->dim());
     }
     FdePq::Encode(pq, x.data(), cnt, codes + first * cs);
   });
@@ -619,14 +502,14 @@ void CollectionImpl::AppendFdePq(const MultiBatch& mb, size_t n) {
 
 void CollectionImpl::MaybeTrainFdePq() {
   const MuveraConfig& mc = config_.multivector->muvera;
-  if (mc.fde_index != "pq4" || fde_pq_training_ || cancel_build_) return;
+  if (mc.fde_index != "pq4") return;
   {
     std::shared_lock l(mu_);
-    if (ram_base_ != 0) return;  // SPANN serves the indexed rows
-    const uint64_t t = FdePq::TrainRows(rows_);
+    if (vectors_->ram_base() != 0) return;  // SPANN serves the indexed rows
+    const uint64_t t = FdePq::TrainRows(vectors_->rows());
     if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t)) return;
   }
-  StartJob(&fde_pq_thread_, &fde_pq_training_, [this] { TrainFdePq(); });
+  fde_pq_job_->Request();
 }
 
 size_t CollectionImpl::TokenCodesBytes() const {
@@ -634,36 +517,35 @@ size_t CollectionImpl::TokenCodesBytes() const {
   return token_codes_ ? token_codes_->bytes() : 0;
 }
 
-void CollectionImpl::WaitForFdePq() {
-  WaitForJob(&CollectionImpl::MaybeTrainFdePq, fde_pq_training_);
-}
-
-void CollectionImpl::TrainFdePq() {
+void CollectionImpl::TrainFdePq(Job& job) {
   const MuveraConfig& mc = config_.multivector->muvera;
   const auto t0 = std::chrono::steady_clock::now();
   // Deterministic: a strided sample of rows [0, t) (dead rows too: their bytes never change),
-  // fixed seed. Rows below rows_ never change, so reading them under a shared mu_ is enough.
+  // fixed seed. Rows below vectors_->rows() never change, so reading them under a shared mu_ is
+  // enough.
   uint64_t t, present;
   std::vector<float> sample;
   size_t s;
   {
     std::shared_lock l(mu_);
-    if (ram_base_ != 0) return;
-    present = rows_;
-    t = FdePq::TrainRows(rows_);
+    if (vectors_->ram_base() != 0) return;
+    present = vectors_->rows();
+    t = FdePq::TrainRows(vectors_->rows());
     if (t == 0) return;
     s = static_cast<size_t>(std::min<uint64_t>(FdePq::kSampleRows, t));
-    sample.resize(s * vdim_);
+    sample.resize(s * vectors_->dim());
     for (size_t i = 0; i < s; ++i) {
       const uint64_t row = uint64_t{i} * t / s;
-      DecodeElements(vectors_.data() + row * row_bytes_, vdim_, vtype_, sample.data() + i * vdim_);
+      DecodeElements(vectors_->ram_row(row), vectors_->dim(), vectors_->type(),
+                     sample.data() + i * vectors_->dim());
     }
   }
   // One subspace per SimHash bucket (d_proj floats; 4 after a final projection), >= 2 floats.
-  const uint32_t m = mc.fde_pq_m != 0
-                         ? mc.fde_pq_m
-                         : FdePq::AutoM(vdim_, std::max<uint32_t>(2, mc.final_dim ? 4 : mc.d_proj));
-  auto trained = FdePq::Train(vdim_, m, sample.data(), s, t, mc.seed);
+  const uint32_t m =
+      mc.fde_pq_m != 0
+          ? mc.fde_pq_m
+          : FdePq::AutoM(vectors_->dim(), std::max<uint32_t>(2, mc.final_dim ? 4 : mc.d_proj));
+  auto trained = FdePq::Train(vectors_->dim(), m, sample.data(), s, t, mc.seed);
   const double train_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!trained.ok()) {
@@ -681,25 +563,25 @@ void CollectionImpl::TrainFdePq() {
   for (int pass = 0; pass < 8 && present - done > kChunk / 4; ++pass) {
     codes.resize(present * cs);
     for (; done < present;) {
-      if (cancel_build_) return;
+      if (job.cancelled()) return;
       std::shared_lock l(mu_);
-      if (ram_base_ != 0) return;
+      if (vectors_->ram_base() != 0) return;
       const uint64_t n = std::min<uint64_t>(kChunk, present - done);
-      EncodeFdePq(*pq->encoder(), vectors_.data() + done * row_bytes_, n, codes.data() + done * cs);
+      EncodeFdePq(*pq->encoder(), vectors_->ram_row(done), n, codes.data() + done * cs);
       done += n;
     }
     std::shared_lock l(mu_);
-    present = rows_;
+    present = vectors_->rows();
   }
   std::lock_guard<std::mutex> wl(write_mu_);
   std::unique_lock l(mu_);
-  if (ram_base_ != 0 || dropped_) return;
-  if (rows_ > done) {
-    codes.resize(rows_ * cs);
-    EncodeFdePq(*pq->encoder(), vectors_.data() + done * row_bytes_, rows_ - done,
+  if (vectors_->ram_base() != 0 || dropped_) return;
+  if (vectors_->rows() > done) {
+    codes.resize(vectors_->rows() * cs);
+    EncodeFdePq(*pq->encoder(), vectors_->ram_row(done), vectors_->rows() - done,
                 codes.data() + done * cs);
   }
-  pq->Append(codes.data(), rows_);
+  pq->Append(codes.data(), vectors_->rows());
   fde_pq_ = std::move(pq);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::ostringstream msg;  // one write: other collections' threads log too
@@ -717,7 +599,7 @@ std::vector<uint32_t> CollectionImpl::FdePqCandidates(const float* fq, uint32_t 
   std::vector<std::pair<float, uint32_t>> sc;
   if (allowed) {
     sc.reserve(allowed->cardinality());
-    for (auto it = allowed->begin(); it != allowed->end() && *it < rows_; ++it) {
+    for (auto it = allowed->begin(); it != allowed->end() && *it < vectors_->rows(); ++it) {
       sc.emplace_back(acc[*it], *it);
     }
   } else {
@@ -747,9 +629,8 @@ std::vector<uint32_t> CollectionImpl::FdePqCandidates(const float* fq, uint32_t 
     for (size_t i = 0; i < pool; ++i) {
       const uint32_t r = sc[i].second;
       best[i] = index::Neighbor{
-          index::IpF32F16(
-              fq, reinterpret_cast<const uint16_t*>(vectors_.data() + size_t{r} * row_bytes_),
-              vdim_),
+          index::IpF32F16(fq, reinterpret_cast<const uint16_t*>(vectors_->ram_row(r)),
+                          vectors_->dim()),
           r};
     }
     std::nth_element(best.begin(), best.begin() + cand, best.end(),

@@ -1,5 +1,5 @@
 // RowBuffer implementation (row_buffer.h).
-#include "src/row_buffer.h"
+#include "src/vectors/row_buffer.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

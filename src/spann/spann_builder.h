@@ -13,7 +13,7 @@
 #include "index/centroid_graph.h"
 #include "index/posting_codec.h"
 #include "index/spann_assign.h"
-#include "src/vector_source.h"
+#include "src/vectors/vector_source.h"
 #include "vectord/status.h"
 #include "vectord/types.h"
 

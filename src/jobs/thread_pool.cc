@@ -1,5 +1,5 @@
 // ThreadPool implementation.
-#include "src/thread_pool.h"
+#include "src/jobs/thread_pool.h"
 
 #include <memory>
 

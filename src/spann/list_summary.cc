@@ -1,6 +1,6 @@
 // Per-posting-list summaries: build, candidate lists of a filter, file and dirty log
 // (list_summary.h, docs/formats.md "List summaries").
-#include "src/list_summary.h"
+#include "src/spann/list_summary.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

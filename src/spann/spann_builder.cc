@@ -1,5 +1,5 @@
 // Offline SPANN build (see spann_builder.h and docs/spann.md "Build").
-#include "src/spann_builder.h"
+#include "src/spann/spann_builder.h"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,10 +22,10 @@
 #include "index/centroid_batch.h"
 #include "index/distance.h"
 #include "index/pq.h"
-#include "src/external_sort.h"
-#include "src/row_codes.h"
-#include "src/spann_meta.h"
-#include "src/thread_pool.h"
+#include "src/spann/external_sort.h"
+#include "src/spann/row_codes.h"
+#include "src/spann/spann_meta.h"
+#include "src/jobs/thread_pool.h"
 #include "storage/posting_file.h"
 
 namespace vectord {
