@@ -2,6 +2,7 @@
 #include "storage/file_util.h"
 
 #include <fcntl.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,6 +75,17 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   ::close(fd);
   if (!st.ok()) return st;
   if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(path, "rename");
+  return Status::OK();
+}
+
+Status SyncParentDir(const std::string& path) {
+  std::string copy = path;
+  const std::string dir = ::dirname(copy.data());
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus(dir, "open directory");
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return ErrnoStatus(dir, "fsync directory");
   return Status::OK();
 }
 

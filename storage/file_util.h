@@ -22,6 +22,9 @@ Status PreadAll(int fd, void* p, size_t n, uint64_t off, const std::string& path
 Result<std::string> ReadWholeFile(const std::string& path, const std::string& what);
 // Replaces `path` with `data` atomically: written to path + ".tmp", fsynced, renamed.
 Status WriteFileAtomic(const std::string& path, std::string_view data);
+// fsyncs the directory that holds `path`, so that a rename or creation of `path` survives a power
+// loss (IOError naming the directory).
+Status SyncParentDir(const std::string& path);
 
 // Little-endian fields of on-disk headers and records (the formats assume a little-endian host).
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }

@@ -4,7 +4,6 @@
 #include "storage/posting_file.h"
 
 #include <fcntl.h>
-#include <libgen.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,8 +20,8 @@ namespace {
 // Header page (page 0), little-endian; zero up to the CRC at the end of the page:
 // 0 magic[8] | 8 version | 12 num_lists | 16 entry_bytes | 20 layout_tag | 24 user_header_bytes |
 // 28 zero u32 | 32 user header blob | ... | 4092 crc32c of bytes [0, 4092).
-constexpr size_t kHdrVersion = 8, kHdrNumLists = 12, kHdrEntryBytes = 16, kHdrLayoutTag = 20,
-                 kHdrUserBytes = 24, kHdrUser = 32;
+constexpr size_t kHdrVersion = kPostingHeaderVersionOffset, kHdrNumLists = 12, kHdrEntryBytes = 16,
+                 kHdrLayoutTag = 20, kHdrUserBytes = 24, kHdrUser = 32;
 // Footer page (last page):
 // 0 magic[8] | 8 version | 12 num_lists | 16 directory offset u64 | 24 directory bytes u64 |
 // 32 directory crc32c | 36 zero u32 | ... | 4092 crc32c of bytes [0, 4092).
@@ -41,18 +40,167 @@ Status Errno(const std::string& what, const std::string& path) {
   return Status::IOError("posting file '" + path + "': " + what + ": " + std::strerror(errno));
 }
 
-Status SyncParentDir(const std::string& path) {
-  std::string copy = path;
-  const char* dir = ::dirname(copy.data());
-  int dfd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Errno(std::string("open directory '") + dir + "'", path);
-  int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return Errno(std::string("fsync directory '") + dir + "'", path);
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Page format shared with PostingStore
+
+uint32_t PostingHeaderCrc(const uint8_t* page) { return Crc32c(0, page, kPageCrcOffset); }
+
+void EncodePostingHeader(const PostingFileHeader& h, uint8_t* page) {
+  std::memset(page, 0, kPostingPageBytes);
+  std::memcpy(page, PostingFile::kMagic, 8);
+  PutU32(page + kHdrVersion, h.version);
+  PutU32(page + kHdrNumLists, h.num_lists);
+  PutU32(page + kHdrEntryBytes, h.entry_bytes);
+  PutU32(page + kHdrLayoutTag, h.layout_tag);
+  PutU32(page + kHdrUserBytes, static_cast<uint32_t>(h.user_header.size()));
+  if (!h.user_header.empty()) {
+    std::memcpy(page + kHdrUser, h.user_header.data(), h.user_header.size());
+  }
+  PutU32(page + kPageCrcOffset, PostingHeaderCrc(page));
+}
+
+Status DecodePostingHeader(const std::string& path, const uint8_t* page, PostingFileHeader* out) {
+  const std::string ctx = "posting file '" + path + "'";
+  if (std::memcmp(page, PostingFile::kMagic, 8) != 0) {
+    return Status::Corruption(ctx + ": bad magic in header (not a posting-list file)");
+  }
+  if (GetU32(page + kPageCrcOffset) != PostingHeaderCrc(page)) {
+    return Status::Corruption(ctx + ": header checksum mismatch at offset 0");
+  }
+  const uint32_t user_bytes = GetU32(page + kHdrUserBytes);
+  if (user_bytes > kPostingMaxUserHeader) {
+    return Status::Corruption(ctx + ": user header length " + std::to_string(user_bytes) +
+                              " exceeds " + std::to_string(kPostingMaxUserHeader));
+  }
+  out->version = GetU32(page + kHdrVersion);
+  out->num_lists = GetU32(page + kHdrNumLists);
+  out->entry_bytes = GetU32(page + kHdrEntryBytes);
+  out->layout_tag = GetU32(page + kHdrLayoutTag);
+  out->user_header.assign(reinterpret_cast<const char*>(page + kHdrUser), user_bytes);
   return Status::OK();
 }
 
-}  // namespace
+void EncodePostingPages(uint32_t list_id, uint32_t first_page, const uint8_t* payload,
+                        uint32_t bytes, uint8_t* pages_out) {
+  const uint32_t pages = PostingPagesFor(bytes);
+  for (uint32_t p = 0; p < pages; ++p) {
+    uint8_t* page = pages_out + size_t{p} * kPostingPageBytes;
+    const size_t off = size_t{p} * kPostingPagePayload;
+    const size_t n = std::min<size_t>(kPostingPagePayload, bytes - off);
+    std::memcpy(page, payload + off, n);
+    if (n < kPostingPagePayload) std::memset(page + n, 0, kPostingPagePayload - n);
+    PutU32(page + kPostingPagePayload, list_id);
+    PutU32(page + kPostingPagePayload + 4, PageCrc(first_page + p, page));
+  }
+}
+
+Status DecodePostingPages(const std::string& path, uint32_t list_id, const PostingListInfo& info,
+                          const uint8_t* pages, uint8_t* payload_out) {
+  if (info.pages != PostingPagesFor(info.bytes)) {
+    return Status::InvalidArgument("posting file '" + path + "': list " + std::to_string(list_id) +
+                                   " extent of " + std::to_string(info.pages) +
+                                   " pages cannot hold " + std::to_string(info.bytes) + " bytes");
+  }
+  for (uint32_t p = 0; p < info.pages; ++p) {
+    const uint8_t* page = pages + size_t{p} * kPostingPageBytes;
+    const uint32_t page_index = info.first_page + p;
+    const uint32_t owner = GetU32(page + kPostingPagePayload);
+    const uint32_t crc = GetU32(page + kPostingPagePayload + 4);
+    const char* what = nullptr;
+    if (owner != list_id) {
+      what = "page trailer names list ";
+    } else if (crc != PageCrc(page_index, page)) {
+      what = "checksum mismatch";
+    }
+    if (what != nullptr) {
+      std::string msg = "posting file '" + path + "': list " + std::to_string(list_id) + " page " +
+                        std::to_string(p) + " of " + std::to_string(info.pages) + " (file offset " +
+                        std::to_string(uint64_t{page_index} * kPostingPageBytes) + "): " + what;
+      if (owner != list_id) msg += std::to_string(owner);
+      return Status::Corruption(msg);
+    }
+    const size_t off = size_t{p} * kPostingPagePayload;
+    const size_t n = std::min<size_t>(kPostingPagePayload, info.bytes - off);
+    std::memcpy(payload_out + off, page, n);
+  }
+  return Status::OK();
+}
+
+Status ReadPostingDirectoryV1(int fd, const std::string& path, uint64_t file_bytes,
+                              uint32_t num_lists, std::vector<PostingListInfo>* out,
+                              uint32_t* data_end_page) {
+  const std::string ctx = "posting file '" + path + "'";
+  if (file_bytes < 2 * kPostingPageBytes || file_bytes % kPostingPageBytes != 0) {
+    return Status::Corruption(ctx + ": size " + std::to_string(file_bytes) +
+                              " is not a whole number (>= 2) of 4096-byte pages");
+  }
+  // Footer.
+  uint8_t page[kPostingPageBytes];
+  const uint64_t footer_offset = file_bytes - kPostingPageBytes;
+  VECTORD_RETURN_IF_ERROR(PreadAll(fd, page, sizeof(page), footer_offset, path));
+  if (std::memcmp(page, PostingFile::kFooterMagic, 8) != 0) {
+    return Status::Corruption(ctx + ": bad footer magic at offset " +
+                              std::to_string(footer_offset) + " (truncated or unfinished file?)");
+  }
+  if (GetU32(page + kPageCrcOffset) != Crc32c(0, page, kPageCrcOffset)) {
+    return Status::Corruption(ctx + ": footer checksum mismatch at offset " +
+                              std::to_string(footer_offset));
+  }
+  const uint64_t dir_offset = GetU64(page + kFtDirOffset);
+  const uint64_t dir_bytes = GetU64(page + kFtDirBytes);
+  const uint32_t dir_crc = GetU32(page + kFtDirCrc);
+  const uint64_t dir_padded =
+      (dir_bytes + kPostingPageBytes - 1) / kPostingPageBytes * kPostingPageBytes;
+  if (GetU32(page + kFtVersion) != PostingFile::kVersion ||
+      GetU32(page + kFtNumLists) != num_lists ||
+      dir_bytes != uint64_t{num_lists} * kDirEntryBytes || dir_offset % kPostingPageBytes != 0 ||
+      dir_offset < kPostingPageBytes || dir_offset + dir_padded != footer_offset) {
+    return Status::Corruption(ctx + ": footer (version " +
+                              std::to_string(GetU32(page + kFtVersion)) + ", " +
+                              std::to_string(GetU32(page + kFtNumLists)) + " lists, directory at " +
+                              std::to_string(dir_offset) + " of " + std::to_string(dir_bytes) +
+                              " bytes) does not match header (" + std::to_string(num_lists) +
+                              " lists) and file size " + std::to_string(file_bytes));
+  }
+
+  // Directory.
+  std::vector<uint8_t> dir(dir_padded);
+  VECTORD_RETURN_IF_ERROR(PreadAll(fd, dir.data(), dir.size(), dir_offset, path));
+  if (Crc32c(0, dir.data(), dir_bytes) != dir_crc) {
+    return Status::Corruption(ctx + ": directory checksum mismatch at offset " +
+                              std::to_string(dir_offset));
+  }
+  for (uint64_t i = dir_bytes; i < dir_padded; ++i) {
+    if (dir[i] != 0) {
+      return Status::Corruption(ctx + ": nonzero directory padding at offset " +
+                                std::to_string(dir_offset + i));
+    }
+  }
+  const uint64_t data_end = dir_offset / kPostingPageBytes;
+  out->assign(num_lists, PostingListInfo{});
+  for (uint32_t i = 0; i < num_lists; ++i) {
+    const uint8_t* e = dir.data() + size_t{i} * kDirEntryBytes;
+    PostingListInfo& info = (*out)[i];
+    info.first_page = GetU32(e);
+    info.pages = GetU32(e + 4);
+    info.count = GetU32(e + 8);
+    info.bytes = GetU32(e + 12);
+    const bool bad_empty = info.pages == 0 && info.first_page != 0;
+    const bool bad_range = info.pages > 0 && (info.first_page == 0 ||
+                                              uint64_t{info.first_page} + info.pages > data_end);
+    if (info.pages != PostingPagesFor(info.bytes) || bad_empty || bad_range) {
+      return Status::Corruption(ctx + ": directory entry of list " + std::to_string(i) +
+                                " is invalid (first page " + std::to_string(info.first_page) +
+                                ", " + std::to_string(info.pages) + " pages, " +
+                                std::to_string(info.bytes) + " bytes; data ends at page " +
+                                std::to_string(data_end) + ")");
+    }
+  }
+  *data_end_page = static_cast<uint32_t>(data_end);
+  return Status::OK();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Writer
@@ -84,15 +232,10 @@ Result<std::unique_ptr<PostingFileWriter>> PostingFileWriter::Create(const std::
   if (fd < 0) return Errno("create '" + tmp + "'", path);
   std::unique_ptr<PostingFileWriter> w(new PostingFileWriter(path, fd, num_lists));
 
-  uint8_t page[kPostingPageBytes] = {};
-  std::memcpy(page, PostingFile::kMagic, 8);
-  PutU32(page + kHdrVersion, PostingFile::kVersion);
-  PutU32(page + kHdrNumLists, num_lists);
-  PutU32(page + kHdrEntryBytes, entry_bytes);
-  PutU32(page + kHdrLayoutTag, layout_tag);
-  PutU32(page + kHdrUserBytes, static_cast<uint32_t>(user_header.size()));
-  if (!user_header.empty()) std::memcpy(page + kHdrUser, user_header.data(), user_header.size());
-  PutU32(page + kPageCrcOffset, Crc32c(0, page, kPageCrcOffset));
+  uint8_t page[kPostingPageBytes];
+  EncodePostingHeader(PostingFileHeader{PostingFile::kVersion, num_lists, entry_bytes, layout_tag,
+                                        std::string(user_header)},
+                      page);
   VECTORD_RETURN_IF_ERROR(PwriteAll(fd, page, sizeof(page), 0, tmp));
   return w;
 }
@@ -133,14 +276,7 @@ Status PostingFileWriter::AppendList(uint32_t list_id, const uint8_t* payload, u
   // file page next_page_ - staged pages).
   const size_t start = page_buf_.size();
   page_buf_.resize(start + size_t{pages} * kPostingPageBytes, 0);
-  for (uint32_t p = 0; p < pages; ++p) {
-    uint8_t* page = page_buf_.data() + start + size_t{p} * kPostingPageBytes;
-    const size_t off = size_t{p} * kPostingPagePayload;
-    const size_t n = std::min<size_t>(kPostingPagePayload, bytes - off);
-    std::memcpy(page, payload + off, n);
-    PutU32(page + kPostingPagePayload, list_id);
-    PutU32(page + kPostingPagePayload + 4, PageCrc(next_page_ + p, page));
-  }
+  EncodePostingPages(list_id, next_page_, payload, bytes, page_buf_.data() + start);
   next_page_ += pages;
   if (page_buf_.size() >= kWriteFlushBytes) {
     const uint64_t staged_pages = page_buf_.size() / kPostingPageBytes;
@@ -235,88 +371,20 @@ Result<std::unique_ptr<PostingFile>> PostingFile::Open(const std::string& path,
   // Header.
   uint8_t page[kPostingPageBytes];
   VECTORD_RETURN_IF_ERROR(PreadAll(f->fd_, page, sizeof(page), 0, path));
-  if (std::memcmp(page, kMagic, 8) != 0) {
-    return Status::Corruption(ctx + ": bad magic in header (not a posting-list file)");
+  PostingFileHeader hdr;
+  VECTORD_RETURN_IF_ERROR(DecodePostingHeader(path, page, &hdr));
+  if (hdr.version != kVersion) {
+    return Status::Corruption(ctx + ": unsupported version " + std::to_string(hdr.version) +
+                              " (expected " + std::to_string(kVersion) + ")");
   }
-  if (GetU32(page + kPageCrcOffset) != Crc32c(0, page, kPageCrcOffset)) {
-    return Status::Corruption(ctx + ": header checksum mismatch at offset 0");
-  }
-  if (GetU32(page + kHdrVersion) != kVersion) {
-    return Status::Corruption(ctx + ": unsupported version " +
-                              std::to_string(GetU32(page + kHdrVersion)) + " (expected " +
-                              std::to_string(kVersion) + ")");
-  }
-  const uint32_t num_lists = GetU32(page + kHdrNumLists);
-  f->entry_bytes_ = GetU32(page + kHdrEntryBytes);
-  f->layout_tag_ = GetU32(page + kHdrLayoutTag);
-  const uint32_t user_bytes = GetU32(page + kHdrUserBytes);
-  if (user_bytes > kPostingMaxUserHeader) {
-    return Status::Corruption(ctx + ": user header length " + std::to_string(user_bytes) +
-                              " exceeds " + std::to_string(kPostingMaxUserHeader));
-  }
-  f->user_header_.assign(reinterpret_cast<const char*>(page + kHdrUser), user_bytes);
+  f->entry_bytes_ = hdr.entry_bytes;
+  f->layout_tag_ = hdr.layout_tag;
+  f->user_header_ = std::move(hdr.user_header);
 
-  // Footer.
-  const uint64_t footer_offset = f->file_bytes_ - kPostingPageBytes;
-  VECTORD_RETURN_IF_ERROR(PreadAll(f->fd_, page, sizeof(page), footer_offset, path));
-  if (std::memcmp(page, kFooterMagic, 8) != 0) {
-    return Status::Corruption(ctx + ": bad footer magic at offset " +
-                              std::to_string(footer_offset) + " (truncated or unfinished file?)");
-  }
-  if (GetU32(page + kPageCrcOffset) != Crc32c(0, page, kPageCrcOffset)) {
-    return Status::Corruption(ctx + ": footer checksum mismatch at offset " +
-                              std::to_string(footer_offset));
-  }
-  const uint64_t dir_offset = GetU64(page + kFtDirOffset);
-  const uint64_t dir_bytes = GetU64(page + kFtDirBytes);
-  const uint32_t dir_crc = GetU32(page + kFtDirCrc);
-  const uint64_t dir_padded =
-      (dir_bytes + kPostingPageBytes - 1) / kPostingPageBytes * kPostingPageBytes;
-  if (GetU32(page + kFtVersion) != kVersion || GetU32(page + kFtNumLists) != num_lists ||
-      dir_bytes != uint64_t{num_lists} * kDirEntryBytes || dir_offset % kPostingPageBytes != 0 ||
-      dir_offset < kPostingPageBytes || dir_offset + dir_padded != footer_offset) {
-    return Status::Corruption(ctx + ": footer (version " +
-                              std::to_string(GetU32(page + kFtVersion)) + ", " +
-                              std::to_string(GetU32(page + kFtNumLists)) + " lists, directory at " +
-                              std::to_string(dir_offset) + " of " + std::to_string(dir_bytes) +
-                              " bytes) does not match header (" + std::to_string(num_lists) +
-                              " lists) and file size " + std::to_string(f->file_bytes_));
-  }
-
-  // Directory.
-  std::vector<uint8_t> dir(dir_padded);
-  VECTORD_RETURN_IF_ERROR(PreadAll(f->fd_, dir.data(), dir.size(), dir_offset, path));
-  if (Crc32c(0, dir.data(), dir_bytes) != dir_crc) {
-    return Status::Corruption(ctx + ": directory checksum mismatch at offset " +
-                              std::to_string(dir_offset));
-  }
-  for (uint64_t i = dir_bytes; i < dir_padded; ++i) {
-    if (dir[i] != 0) {
-      return Status::Corruption(ctx + ": nonzero directory padding at offset " +
-                                std::to_string(dir_offset + i));
-    }
-  }
-  const uint64_t data_end_page = dir_offset / kPostingPageBytes;
-  f->dir_.resize(num_lists);
-  for (uint32_t i = 0; i < num_lists; ++i) {
-    const uint8_t* e = dir.data() + size_t{i} * kDirEntryBytes;
-    PostingListInfo& info = f->dir_[i];
-    info.first_page = GetU32(e);
-    info.pages = GetU32(e + 4);
-    info.count = GetU32(e + 8);
-    info.bytes = GetU32(e + 12);
-    const bool bad_empty = info.pages == 0 && info.first_page != 0;
-    const bool bad_range =
-        info.pages > 0 &&
-        (info.first_page == 0 || uint64_t{info.first_page} + info.pages > data_end_page);
-    if (info.pages != PostingPagesFor(info.bytes) || bad_empty || bad_range) {
-      return Status::Corruption(ctx + ": directory entry of list " + std::to_string(i) +
-                                " is invalid (first page " + std::to_string(info.first_page) +
-                                ", " + std::to_string(info.pages) + " pages, " +
-                                std::to_string(info.bytes) + " bytes; data ends at page " +
-                                std::to_string(data_end_page) + ")");
-    }
-  }
+  // Footer and directory.
+  uint32_t data_end_page = 0;
+  VECTORD_RETURN_IF_ERROR(ReadPostingDirectoryV1(f->fd_, path, f->file_bytes_, hdr.num_lists,
+                                                 &f->dir_, &data_end_page));
 
   // Descriptor for list reads.
   if (!force_buffered) {
@@ -336,30 +404,7 @@ Status PostingFile::DecodeList(uint32_t list, const uint8_t* pages, uint8_t* pay
     return Status::InvalidArgument("posting file '" + path_ + "': list " + std::to_string(list) +
                                    " out of range (num_lists " + std::to_string(dir_.size()) + ")");
   }
-  const PostingListInfo& info = dir_[list];
-  for (uint32_t p = 0; p < info.pages; ++p) {
-    const uint8_t* page = pages + size_t{p} * kPostingPageBytes;
-    const uint32_t page_index = info.first_page + p;
-    const uint32_t owner = GetU32(page + kPostingPagePayload);
-    const uint32_t crc = GetU32(page + kPostingPagePayload + 4);
-    const char* what = nullptr;
-    if (owner != list) {
-      what = "page trailer names list ";
-    } else if (crc != PageCrc(page_index, page)) {
-      what = "checksum mismatch";
-    }
-    if (what != nullptr) {
-      std::string msg = "posting file '" + path_ + "': list " + std::to_string(list) + " page " +
-                        std::to_string(p) + " of " + std::to_string(info.pages) + " (file offset " +
-                        std::to_string(uint64_t{page_index} * kPostingPageBytes) + "): " + what;
-      if (owner != list) msg += std::to_string(owner);
-      return Status::Corruption(msg);
-    }
-    const size_t off = size_t{p} * kPostingPagePayload;
-    const size_t n = std::min<size_t>(kPostingPagePayload, info.bytes - off);
-    std::memcpy(payload_out + off, page, n);
-  }
-  return Status::OK();
+  return DecodePostingPages(path_, list, dir_[list], pages, payload_out);
 }
 
 Status PostingFile::ReadList(uint32_t list, std::vector<uint8_t>* payload) const {

@@ -1,9 +1,12 @@
 // Posting-list file of the SPANN index: every posting list stored contiguously as whole 4 KiB
 // pages with a per-page trailer (list id + CRC-32C), a checksummed directory and footer.
 // Written once by PostingFileWriter (streaming, "<path>.tmp" then rename), read by PostingFile.
-// The byte layout is documented in docs/formats.md, "Posting-list file".
+// The page format functions below are shared with PostingStore (storage/posting_store.h), the
+// mutable version-2 file of a living index. The byte layout is documented in docs/formats.md,
+// "Posting-list file, version 1" and "Posting-list file, version 2 (living index)".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +34,51 @@ inline constexpr uint32_t kPostingMaxUserHeader = 2048;
 constexpr uint32_t PostingPagesFor(uint32_t bytes) {
   return (bytes + kPostingPagePayload - 1) / kPostingPagePayload;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Page format shared by PostingFile (version 1) and PostingStore (version 2, the mutable file of
+// a living index, storage/posting_store.h): the header page and list pages are the same in both.
+
+// Byte offset of the u32 version field in the header page.
+inline constexpr size_t kPostingHeaderVersionOffset = 8;
+
+// The fields of the header page (page 0).
+struct PostingFileHeader {
+  uint32_t version = 0;
+  uint32_t num_lists = 0;  // version 1: lists in the directory; version 2: informational only
+  uint32_t entry_bytes = 0;
+  uint32_t layout_tag = 0;
+  std::string user_header;  // at most kPostingMaxUserHeader bytes
+};
+
+// Fills the kPostingPageBytes bytes at `page` with the header page of `h` (magic, fields, user
+// header, zeros, CRC). `h.user_header` must be at most kPostingMaxUserHeader bytes.
+void EncodePostingHeader(const PostingFileHeader& h, uint8_t* page);
+// Parses a header page: Corruption naming `path` on a bad magic, checksum or user header length.
+// The version is returned, not checked: each reader decides which versions it accepts.
+Status DecodePostingHeader(const std::string& path, const uint8_t* page, PostingFileHeader* out);
+// CRC-32C of a header page as stored at its last 4 bytes (covers bytes [0, 4092)).
+uint32_t PostingHeaderCrc(const uint8_t* page);
+
+// Formats list `list_id`'s `bytes` payload bytes as PostingPagesFor(bytes) pages destined for file
+// pages first_page, first_page + 1, … into `pages_out` (that many × 4096 bytes): payload pieces,
+// zero padding after the last byte, trailers {list_id, CRC-32C seeded with the page index}.
+void EncodePostingPages(uint32_t list_id, uint32_t first_page, const uint8_t* payload,
+                        uint32_t bytes, uint8_t* pages_out);
+// Verifies the trailers (owner list id and CRC) of list `list_id` read into `pages`
+// (info.pages × 4096 bytes, from file page info.first_page) and copies its info.bytes payload bytes
+// contiguously into `payload_out`. Corruption names `path`, the list, the page and its file offset;
+// InvalidArgument when info.pages != PostingPagesFor(info.bytes).
+Status DecodePostingPages(const std::string& path, uint32_t list_id, const PostingListInfo& info,
+                          const uint8_t* pages, uint8_t* payload_out);
+
+// Reads and verifies the footer and directory of the version-1 file open on `fd` (`file_bytes`
+// long, whose header says `num_lists` lists) into `dir` (indexed by list id). *data_end_page
+// receives D + 1: the first page after the list pages, where the directory begins. Corruption
+// names `path` and the field or offset.
+Status ReadPostingDirectoryV1(int fd, const std::string& path, uint64_t file_bytes,
+                              uint32_t num_lists, std::vector<PostingListInfo>* dir,
+                              uint32_t* data_end_page);
 
 // Streaming builder. Not thread-safe. Pages are written as lists arrive, so memory is
 // O(num_lists * 16 bytes) for the directory plus one list's pages. If the writer is destroyed
