@@ -20,8 +20,12 @@ const char* PostingLayoutName(PostingLayout l) {
   return "?";
 }
 
-size_t PostingCodec::EncodedBytes(uint32_t count) const {
-  size_t b = 4 + size_t{count} * 4;
+namespace {
+size_t VersionBytes(uint32_t count) { return (size_t{count} + 3) / 4 * 4; }
+}  // namespace
+
+size_t PostingCodec::EncodedBytes(uint32_t count, bool versioned) const {
+  size_t b = 4 + size_t{count} * 4 + (versioned ? VersionBytes(count) : 0);
   switch (layout_) {
     case PostingLayout::kFull:
     case PostingLayout::kPq8:
@@ -38,13 +42,19 @@ double PostingCodec::BytesPerEntry() const {
 }
 
 void PostingCodec::Encode(const uint32_t* ids, const uint8_t* codes, uint32_t count,
-                          std::vector<uint8_t>* out) const {
-  out->assign(EncodedBytes(count), 0);
+                          std::vector<uint8_t>* out, const uint8_t* versions) const {
+  const bool versioned = versions != nullptr;
+  out->assign(EncodedBytes(count, versioned), 0);
   uint8_t* p = out->data();
-  std::memcpy(p, &count, 4);
+  const uint32_t word = count | (versioned ? kPostingVersionedFlag : 0);
+  std::memcpy(p, &word, 4);
   if (count == 0) return;  // ids/codes may be null for an empty list
   std::memcpy(p + 4, ids, size_t{count} * 4);
   uint8_t* data = p + 4 + size_t{count} * 4;
+  if (versioned) {
+    std::memcpy(data, versions, count);
+    data += VersionBytes(count);
+  }
   if (layout_ == PostingLayout::kPq4) {
     PackFastScan(codes, count, m_, data);
   } else {
@@ -56,7 +66,9 @@ Status PostingCodec::View(const uint8_t* payload, size_t bytes, uint32_t list,
                           PostingView* v) const {
   uint32_t count = 0;
   if (bytes >= 4) std::memcpy(&count, payload, 4);
-  if (bytes < 4 || EncodedBytes(count) != bytes) {
+  const bool versioned = (count & kPostingVersionedFlag) != 0;
+  count &= ~kPostingVersionedFlag;
+  if (bytes < 4 || EncodedBytes(count, versioned) != bytes) {
     return Status::Corruption("posting list " + std::to_string(list) + ": payload of " +
                               std::to_string(bytes) + " bytes does not hold " +
                               std::to_string(count) + " " + PostingLayoutName(layout_) +
@@ -64,8 +76,17 @@ Status PostingCodec::View(const uint8_t* payload, size_t bytes, uint32_t list,
   }
   v->count = count;
   v->ids = payload + 4;
-  v->data = payload + 4 + size_t{count} * 4;
+  v->versions = versioned ? payload + 4 + size_t{count} * 4 : nullptr;
+  v->data = payload + 4 + size_t{count} * 4 + (versioned ? VersionBytes(count) : 0);
   return Status::OK();
+}
+
+void PostingCodec::EntryCode(const PostingView& v, uint32_t i, uint8_t* out) const {
+  if (layout_ == PostingLayout::kPq4) {
+    UnpackFastScanCode(v.data, i, m_, out);
+  } else {
+    std::memcpy(out, v.data + size_t{i} * entry_bytes_, entry_bytes_);
+  }
 }
 
 float RowDistance(const float* q, const uint8_t* row, uint32_t dim, DataType dtype, bool ip) {

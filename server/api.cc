@@ -275,14 +275,73 @@ HttpResponse Api::MetricsText(Context& c) {
   r.content_type = "text/plain; version=0.0.4";
   r.body.reserve(16 << 10);
   metrics_->AppendText(&r.body);
-  r.body += "# HELP vectord_collection_points Live points per collection.\n";
-  r.body += "# TYPE vectord_collection_points gauge\n";
+  // Per collection: points, the living index's delta and work, RAM per part.
+  struct Gauge {
+    const char* name;
+    const char* help;
+    const char* type;
+    std::string lines;
+  };
+  std::vector<Gauge> g = {
+      {"vectord_collection_points", "Live points per collection.", "gauge", {}},
+      {"vectord_collection_indexed_points", "Points inside the SSD index.", "gauge", {}},
+      {"vectord_index_delta_points", "Points not yet in the SSD index (the delta).", "gauge", {}},
+      {"vectord_index_unassigned_points",
+       "Points of the delta not yet assigned to lists.",
+       "gauge",
+       {}},
+      {"vectord_index_posting_lists", "Posting lists of the SSD index.", "gauge", {}},
+      {"vectord_index_update_points_per_second",
+       "Points made durable per second (recent).",
+       "gauge",
+       {}},
+      {"vectord_index_splits_total", "Posting lists split by the updater.", "counter", {}},
+      {"vectord_index_merges_total", "Posting lists merged by the updater.", "counter", {}},
+      {"vectord_index_reassigned_total", "Points reassigned to other lists (LIRE).", "counter", {}},
+      {"vectord_index_lists_written_total",
+       "Posting lists rewritten by the updater.",
+       "counter",
+       {}},
+      {"vectord_index_bytes_written_total", "Posting bytes written by the updater.", "counter", {}},
+      {"vectord_index_update_cpu_seconds_total", "Updater CPU time.", "counter", {}},
+      {"vectord_collection_memory_bytes", "RAM held by each part of a collection.", "gauge", {}},
+  };
   for (const std::string& name : db_->ListCollections()) {
     auto col = db_->GetCollection(name);
     if (!col.ok()) continue;
-    r.body += "vectord_collection_points{collection=\"" + name + "\"} ";
-    AppendUint(&r.body, (*col)->Info().points_count);
-    r.body += '\n';
+    const CollectionInfo info = (*col)->Info();
+    const std::string label = "{collection=\"" + name + "\"} ";
+    auto put = [&](size_t i, double v) {
+      g[i].lines += g[i].name + label;
+      AppendDouble(&g[i].lines, v);
+      g[i].lines += '\n';
+    };
+    put(0, static_cast<double>(info.points_count));
+    put(1, static_cast<double>(info.indexed_vectors_count));
+    if (info.index_updates) {
+      const auto& u = *info.index_updates;
+      put(2, static_cast<double>(u.delta_points));
+      put(3, static_cast<double>(u.unassigned_points));
+      put(4, static_cast<double>(u.lists));
+      put(5, u.points_per_second);
+      put(6, static_cast<double>(u.splits));
+      put(7, static_cast<double>(u.merges));
+      put(8, static_cast<double>(u.reassigned));
+      put(9, static_cast<double>(u.lists_written));
+      put(10, static_cast<double>(u.bytes_written));
+      put(11, u.cpu_seconds);
+    }
+    for (const auto& [part, bytes] : info.memory) {
+      g[12].lines +=
+          std::string(g[12].name) + "{collection=\"" + name + "\",part=\"" + part + "\"} ";
+      AppendUint(&g[12].lines, bytes);
+      g[12].lines += '\n';
+    }
+  }
+  for (const Gauge& x : g) {
+    if (x.lines.empty()) continue;
+    r.body += std::string("# HELP ") + x.name + " " + x.help + "\n# TYPE " + x.name + " " + x.type +
+              "\n" + x.lines;
   }
   r.body += "# HELP vectord_collections Number of collections.\n# TYPE vectord_collections gauge\n";
   r.body += "vectord_collections " + std::to_string(db_->ListCollections().size()) + "\n";
@@ -475,6 +534,36 @@ HttpResponse Api::GetCollection(Context& c) {
     // vectord extension: progress of the SPANN index build while the status is yellow.
     result["index_build"] = {{"rows_done", info.index_build_done},
                              {"rows_total", info.index_build_total}};
+  }
+  if (info.index_updates) {
+    // vectord extension: the living index's delta, the updater's backlog and what it has done.
+    const CollectionInfo::IndexUpdates& u = *info.index_updates;
+    result["index_updates"] = {{"delta_points", u.delta_points},
+                               {"unassigned_points", u.unassigned_points},
+                               {"pending_entries", u.pending_entries},
+                               {"posting_lists", u.lists},
+                               {"points_per_second", u.points_per_second},
+                               {"cycles", u.cycles},
+                               {"splits", u.splits},
+                               {"merges", u.merges},
+                               {"reassigned_points", u.reassigned},
+                               {"lists_written", u.lists_written},
+                               {"lists_cleaned", u.gc_lists},
+                               {"bytes_written", u.bytes_written},
+                               {"cpu_seconds", u.cpu_seconds},
+                               {"posting_file_bytes", u.posting_file_bytes},
+                               {"posting_free_bytes", u.free_bytes}};
+  }
+  if (!info.memory.empty()) {
+    // vectord extension: RAM held by each part of the collection, bytes.
+    Json mem = Json::object();
+    uint64_t total = 0;
+    for (const auto& [part, bytes] : info.memory) {
+      mem[part] = bytes;
+      total += bytes;
+    }
+    mem["total"] = total;
+    result["memory_bytes"] = std::move(mem);
   }
   return OkResponse(result, c.Elapsed());
 }

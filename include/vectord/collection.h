@@ -17,8 +17,10 @@
 namespace vectord {
 
 // vectord extension "spann_config": once the collection holds `indexing_threshold` points it builds
-// a SPANN memory/SSD index in the background (docs/spann.md) and serves approximate search from it;
-// points written after the build live in an in-RAM delta searched exactly beside it.
+// a SPANN memory/SSD index in the background (docs/spann.md) and serves approximate search from it.
+// From then on the index lives: points written later wait in a bounded in-RAM delta until a
+// background updater has put them into their posting lists, splitting lists that grow too large
+// and merging small ones (docs/spann.md "Living index").
 struct SpannConfig {
   uint64_t indexing_threshold = 20000;  // points before the index is built
   std::string layout = "full";          // posting lists: "full" vectors, "pq4" or "pq8" + re-rank
@@ -29,6 +31,14 @@ struct SpannConfig {
   float closure_eps = 0.5f;                // assign to c_j while d(x,c_j) <= (1+eps) d(x,c_1)
   float rng_factor = 1.2f;                 // RNG rule factor (0 = off; > 1 keeps more replicas)
   uint64_t cache_bytes = 0;                // RAM cache of hot posting lists, bytes
+  // Living index: points not yet in the SSD index at most (writers wait beyond it: back-pressure).
+  uint64_t max_delta_points = 50000;
+  // A posting list is split past split_entries valid entries and merged below merge_entries
+  // (0 = from the build's target list size: 1.5x and 1/4 of it).
+  uint32_t split_entries = 0;
+  uint32_t merge_entries = 0;
+  // After a split, rows of this many nearby lists are checked for reassignment (LIRE).
+  uint32_t reassign_neighbors = 8;
   // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
   // docs/filters.md "Code scan"): "auto" builds them when a single-vector collection has a
   // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down
@@ -120,6 +130,22 @@ struct CollectionInfo {
   CollectionConfig config;
   std::vector<std::pair<std::string, PayloadSchemaType>> payload_schema;  // field -> type
   std::vector<std::pair<std::string, uint64_t>> payload_schema_points;    // field -> points indexed
+  // The living SPANN index (once built): the delta (points not yet in posting lists on SSD), of
+  // it the points the updater has not assigned to lists yet, and what the updater has done.
+  struct IndexUpdates {
+    uint64_t delta_points = 0;
+    uint64_t unassigned_points = 0;
+    uint64_t pending_entries = 0;  // list entries waiting in RAM for their list's rewrite
+    uint64_t lists = 0;            // posting lists
+    uint64_t cycles = 0, splits = 0, merges = 0, reassigned = 0, lists_written = 0, gc_lists = 0;
+    uint64_t bytes_written = 0;    // posting pages written by the updater
+    double cpu_seconds = 0;        // updater CPU time
+    double points_per_second = 0;  // points made durable per second over the last cycles
+    uint64_t posting_file_bytes = 0, free_bytes = 0;
+  };
+  std::optional<IndexUpdates> index_updates;
+  // RAM held by each part of the collection, bytes (name -> bytes): where memory goes.
+  std::vector<std::pair<std::string, uint64_t>> memory;
 };
 
 struct SearchRequest {

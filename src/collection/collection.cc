@@ -133,7 +133,10 @@ Status CollectionImpl::Restore(const Json& catalog) {
     }));
   }
   live_.runOptimize();
-  if (index_) VECTORD_RETURN_IF_ERROR(index_->RestoreSideData());
+  if (index_) {
+    index_->OnRowsWritten(rows);
+    VECTORD_RETURN_IF_ERROR(index_->RestoreSideData());
+  }
   return Status::OK();
 }
 
@@ -159,6 +162,11 @@ Status CollectionImpl::CommitCatalog() {
   storage::MetaBatch batch(cid_);
   batch.PutCollectionConfig(CatalogJson().dump());
   return store_->Commit(batch, true);
+}
+
+void CollectionImpl::OnRowsAssigned(uint64_t rows) {
+  Status s = vectors_->DropRamBelow(rows);
+  if (!s.ok()) std::cerr << "vectord: collection '" << name_ << "': " << s.ToString() << "\n";
 }
 
 void CollectionImpl::OnIndexInstalled(uint64_t rows) {
@@ -214,9 +222,13 @@ CollectionInfo CollectionImpl::Info() const {
   info.config = config_;
   std::shared_lock l(mu_);
   info.points_count = id_to_row_.size();
-  if (index_) index_->FillInfo(&info);
-  // Points served by the SPANN index (exact search needs none: 0 without an index).
-  const uint64_t indexed = index_ && index_->has_index() ? index_->indexed_rows() : 0;
+  if (index_) {
+    index_->FillInfo(&info);
+    index_->FillMemory(&info.memory);
+  }
+  info.memory.emplace_back("vectors_ram", vectors_->ram_bytes());
+  // Points inside the SSD index (exact search needs none: 0 without an index).
+  const uint64_t indexed = index_ && index_->has_index() ? index_->durable_rows() : 0;
   info.indexed_vectors_count = indexed == 0 ? 0 : live_.rank(static_cast<uint32_t>(indexed - 1));
   for (const auto& i : indexes_.List()) {
     info.payload_schema.emplace_back(i.field, i.type);
@@ -302,6 +314,8 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
     bytes.swap(packed);
   }
 
+  // The living index's delta is bounded: wait (holding no lock) while it is full.
+  if (index_) index_->WaitForRoom(keep.size());
   std::lock_guard<std::mutex> wl(write_mu_);
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   if (keep.empty()) return ++op_seq_;
@@ -396,6 +410,14 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
       payloads_[row] = std::move(p.payload);
     }
   }
+  if (index_) {
+    index_->OnRowsWritten(rows);
+    std::vector<InternalId> replaced;
+    for (InternalId r : old_rows) {
+      if (r != kInvalidInternalId) replaced.push_back(r);
+    }
+    if (!replaced.empty()) index_->OnRowsDeleted(replaced);
+  }
   l.unlock();
   MaybeStartWork();
   return ++op_seq_;
@@ -457,6 +479,7 @@ Result<uint64_t> CollectionImpl::Delete(const PointSelector& sel, bool wait) {
     if (!payloads_[r].is_null()) indexes_.Erase(r, payloads_[r]);
     payloads_[r] = Json();
   }
+  if (index_) index_->OnRowsDeleted(rows);
   return ++op_seq_;
 }
 

@@ -117,6 +117,8 @@ class CollectionImpl : public Collection, private IndexHost {
   std::vector<std::string> PayloadIndexFields() const override;
   Status ReadPayloads(const std::vector<uint32_t>& rows, std::vector<Json>* out) const override;
   uint64_t LivePoints() const override { return id_to_row_.size(); }
+  Roaring LiveRows() const override { return live_; }
+  void OnRowsAssigned(uint64_t rows) override;
 
   // The parts a single-vector search reads (mu_ held).
   SearchSources Sources() const;

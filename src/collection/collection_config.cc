@@ -21,6 +21,10 @@ Json SpannConfigToJson(const SpannConfig& c) {
               {"closure_eps", c.closure_eps},
               {"rng_factor", c.rng_factor},
               {"cache_bytes", c.cache_bytes},
+              {"max_delta_points", c.max_delta_points},
+              {"split_entries", c.split_entries},
+              {"merge_entries", c.merge_entries},
+              {"reassign_neighbors", c.reassign_neighbors},
               {"row_codes", c.row_codes},
               {"row_code_bytes", c.row_code_bytes},
               {"nprobe", c.nprobe},
@@ -71,6 +75,14 @@ Result<SpannConfig> ParseSpannConfig(const Json& j) {
       VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 10, &c.rng_factor));
     } else if (k == "cache_bytes") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, uint64_t{1} << 40, &c.cache_bytes));
+    } else if (k == "max_delta_points") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, uint64_t{1} << 32, &c.max_delta_points));
+    } else if (k == "split_entries") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1u << 20, &c.split_entries));
+    } else if (k == "merge_entries") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1u << 20, &c.merge_entries));
+    } else if (k == "reassign_neighbors") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1024, &c.reassign_neighbors));
     } else if (k == "row_codes") {
       if (!v.is_string() || (v != "auto" && v != "on" && v != "off")) {
         return Status::InvalidArgument(

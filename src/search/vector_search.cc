@@ -212,8 +212,17 @@ Result<std::vector<index::Neighbor>> VectorSearch::Run(const float* qp, size_t k
                             pre.est_brute_us <= costs.spann_fixed_us + 2 * costs.list_us));
       if (summaries_ && worth) {
         cand_lists = summaries_->Candidates(*req.filter);
-        if (cand_lists && !summary_dirty_.isEmpty()) {
-          dirty_matches = *allowed_ptr & summary_dirty_;
+        if (cand_lists) {
+          // Lists the summaries do not describe stay candidates; the matching rows they cannot
+          // vouch for (changed since, or in no summarized list yet) are scored apart.
+          if (stale_lists_ != nullptr) *cand_lists |= *stale_lists_;
+          if (stale_lists_too_ != nullptr) *cand_lists |= *stale_lists_too_;
+          if (!summary_dirty_.isEmpty()) dirty_matches = *allowed_ptr & summary_dirty_;
+          if (unsummarized_from_ < ram_base_) {
+            Roaring tail;
+            tail.addRange(unsummarized_from_, ram_base_);
+            dirty_matches |= *allowed_ptr & tail;
+          }
           if (dirty_matches.cardinality() > kMaxDirtyMatches) {
             cand_lists.reset();
             dirty_matches = Roaring();
@@ -304,6 +313,9 @@ VectorSearch::VectorSearch(const SearchSources& s)
       spann_(s.index),
       summaries_(s.summaries),
       summary_dirty_(s.summary_dirty ? *s.summary_dirty : kNoRows),
+      stale_lists_(s.stale_lists),
+      stale_lists_too_(s.stale_lists_too),
+      unsummarized_from_(s.unsummarized_from),
       spann_config_(s.spann),
       vdim_(s.vectors->dim()),
       vtype_(s.vectors->type()),

@@ -33,6 +33,11 @@ struct SearchSources {
   // Per-list summaries of the index (null: none) and the rows changed since they were built.
   const ListSummaries* summaries = nullptr;
   const Roaring* summary_dirty = nullptr;
+  // Lists the summaries do not describe (rewritten since they were built; may be null), and the
+  // first row in no summarized list: rows from it on are checked apart, like changed rows.
+  const Roaring* stale_lists = nullptr;
+  const Roaring* stale_lists_too = nullptr;
+  uint64_t unsummarized_from = ~uint64_t{0};
   const SpannConfig* spann = nullptr;  // search defaults; required with `index`
 };
 
@@ -62,6 +67,9 @@ class VectorSearch {
   const SpannIndex* const spann_;
   const ListSummaries* const summaries_;
   const Roaring& summary_dirty_;
+  const Roaring* const stale_lists_;
+  const Roaring* const stale_lists_too_;
+  const uint64_t unsummarized_from_;
   const SpannConfig* const spann_config_;
   const uint32_t vdim_;
   const DataType vtype_;

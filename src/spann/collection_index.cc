@@ -13,6 +13,7 @@
 #include "src/spann/row_codes.h"
 #include "src/spann/spann_builder.h"
 #include "src/spann/spann_index.h"
+#include "src/spann/spann_updater.h"
 #include "src/vectors/vector_source.h"
 #include "src/vectors/vector_store.h"
 #include "storage/vector_file.h"
@@ -40,9 +41,151 @@ CollectionIndex::CollectionIndex(IndexHost* host, const CollectionConfig& config
   row_codes_job_ = jobs->Add("row_codes", JobPriority::kNormal, [this](Job& j) { RowCodesJob(j); });
   summaries_job_ =
       jobs->Add("list_summaries", JobPriority::kNormal, [this](Job& j) { SummariesJob(j); });
+  // The living index: assigning new rows keeps the delta's exact scan short (high priority);
+  // cycles make them durable and reshape the lists.
+  assign_job_ = jobs->Add("index_assign", JobPriority::kHigh, [this](Job& j) { AssignJob(j); });
+  update_job_ = jobs->Add("index_update", JobPriority::kHigh, [this](Job& j) { UpdateJob(j); });
 }
 
-CollectionIndex::~CollectionIndex() = default;
+CollectionIndex::~CollectionIndex() { Cancel(); }
+
+void CollectionIndex::Cancel() {
+  cancel_ = true;
+  {
+    std::lock_guard<std::mutex> l(room_mu_);
+    updating_ = false;
+  }
+  room_cv_.notify_all();
+}
+
+uint64_t CollectionIndex::indexed_rows() const { return index_ ? index_->assigned_rows() : 0; }
+uint64_t CollectionIndex::durable_rows() const { return index_ ? index_->durable_rows() : 0; }
+
+std::shared_ptr<void> CollectionIndex::LockShared() {
+  return std::make_shared<std::shared_lock<std::shared_mutex>>(host_->mu());
+}
+
+std::shared_ptr<void> CollectionIndex::LockExclusive() {
+  return std::make_shared<std::unique_lock<std::shared_mutex>>(host_->mu());
+}
+
+void CollectionIndex::StartUpdater() {
+  const SpannConfig& sc = *config_.spann;
+  SpannUpdateParams p;
+  p.assign.max_replicas = sc.max_replicas;
+  p.assign.closure_eps = sc.closure_eps;
+  p.assign.rng_factor = sc.rng_factor;
+  p.split_entries = sc.split_entries;
+  p.merge_entries = sc.merge_entries;
+  p.reassign_neighbors = sc.reassign_neighbors;
+  updater_ = std::make_unique<SpannUpdater>(index_.get(), p);
+  durable_ = index_->durable_rows();
+  updating_ = true;
+}
+
+void CollectionIndex::WaitForRoom(uint64_t incoming) {
+  if (!config_.spann) return;
+  const uint64_t max = config_.spann->max_delta_points;
+  auto room = [&] {
+    if (!updating_ || cancel_) return true;
+    const uint64_t rows = rows_.load(), durable = durable_.load();
+    const uint64_t delta = rows > durable ? rows - durable : 0;
+    return delta == 0 || delta + incoming <= max;
+  };
+  if (room()) return;
+  assign_job_->Request();
+  std::unique_lock<std::mutex> l(room_mu_);
+  room_cv_.wait(l, room);
+}
+
+void CollectionIndex::OnRowsDeleted(const std::vector<InternalId>& rows) {
+  if (!updater_) return;
+  const uint64_t durable = index_->durable_rows();
+  uint64_t n = 0;
+  for (InternalId r : rows) n += r < durable;
+  if (n > 0) {
+    updater_->NoteDeleted(n);
+    update_job_->Request();
+  }
+}
+
+void CollectionIndex::AssignJob(Job& job) {
+  constexpr uint64_t kBatch = 4096;
+  std::vector<uint8_t> bytes;
+  for (;;) {
+    if (cancel_) return;
+    uint64_t first, n;
+    std::shared_ptr<const index::CentroidIndex> nav;
+    {
+      std::shared_lock l(host_->mu());
+      if (!updater_) return;
+      first = index_->assigned_rows();
+      const uint64_t rows = vectors_->rows();
+      n = rows > first ? std::min(kBatch, rows - first) : 0;
+      if (n == 0) break;
+      bytes.assign(vectors_->ram_row(first), vectors_->ram_row(first) + n * vectors_->row_bytes());
+      nav = updater_->Navigation();
+      job.SetProgress(first, rows);
+    }
+    SpannUpdater::Assignment a = updater_->Assign(first, n, bytes.data(), std::move(nav));
+    {
+      std::unique_lock l(host_->mu());
+      Status st = updater_->ApplyAssignment(std::move(a));
+      if (!st.ok()) {
+        error_ = st.ToString();
+        std::cerr << "vectord: collection '" << host_->name() << "': " << error_ << "\n";
+        return;
+      }
+      host_->OnRowsAssigned(index_->assigned_rows());
+    }
+    update_job_->Request();
+  }
+}
+
+void CollectionIndex::UpdateJob(Job& job) {
+  SpannUpdater::Locks locks;
+  locks.shared = [this] { return LockShared(); };
+  locks.exclusive = [this] { return LockExclusive(); };
+  locks.live = [this] { return host_->LiveRows(); };
+  for (;;) {
+    if (cancel_) return;
+    {
+      std::shared_lock l(host_->mu());
+      if (!updater_ || !updater_->CycleDue()) break;
+    }
+    auto r = updater_->RunCycle(locks);
+    if (!r.ok()) {
+      // The index keeps serving what it committed; the delta grows in RAM (no back-pressure).
+      {
+        std::unique_lock l(host_->mu());
+        error_ = "living index update failed: " + r.status().ToString();
+      }
+      std::cerr << "vectord: collection '" << host_->name() << "': " << r.status().ToString()
+                << "\n";
+      {
+        std::lock_guard<std::mutex> g(room_mu_);
+        updating_ = false;
+      }
+      room_cv_.notify_all();
+      return;
+    }
+    {
+      std::unique_lock l(host_->mu());
+      if (r->seconds > 0 && r->rows > 0) {
+        const double rate = static_cast<double>(r->rows) / r->seconds;
+        recent_rate_ = recent_rate_ == 0 ? rate : 0.7 * recent_rate_ + 0.3 * rate;
+      }
+      job.SetProgress(index_->durable_rows(), vectors_->rows());
+    }
+    {
+      std::lock_guard<std::mutex> g(room_mu_);
+      durable_ = index_->durable_rows();
+    }
+    room_cv_.notify_all();
+    assign_job_->Request();  // rows that waited for room
+  }
+  if (!cancel_) MaybeStartWork();  // summaries stale for many rewritten lists
+}
 
 Result<uint64_t> CollectionIndex::Restore(const Json& manifest, uint64_t rows) {
   if (manifest.is_object() && config_.spann) {
@@ -59,8 +202,12 @@ Result<uint64_t> CollectionIndex::Restore(const Json& manifest, uint64_t rows) {
     oo.cache_bytes = config_.spann->cache_bytes;
     auto idx = SpannIndex::Open(GenDir(gen), oo);
     if (idx.ok()) {
-      index_ = std::shared_ptr<const SpannIndex>(std::move(idx).value());
-      indexed_rows_ = indexed;
+      index_ = std::shared_ptr<SpannIndex>(std::move(idx).value());
+      if (index_->durable_rows() > rows) {
+        return Status::Corruption("SPANN index holds " + std::to_string(index_->durable_rows()) +
+                                  " rows, the vector file " + std::to_string(rows));
+      }
+      StartUpdater();
     } else {
       // Still serves every point, exactly, from the vector file.
       error_ = idx.status().ToString();
@@ -79,7 +226,8 @@ Result<uint64_t> CollectionIndex::Restore(const Json& manifest, uint64_t rows) {
   }
   // Without an open index every row is read into RAM (exact search over all of them is served
   // from the file for a red collection: see VectorSearch).
-  return index_ ? indexed_rows_ : (error_.empty() ? 0 : manifest.value("rows", uint64_t{0}));
+  return index_ ? index_->durable_rows()
+                : (error_.empty() ? 0 : manifest.value("rows", uint64_t{0}));
 }
 
 Status CollectionIndex::RestoreSideData() {
@@ -174,9 +322,16 @@ void CollectionIndex::MaybeStartWork() {
     build_job_->Request();
     return;
   }
-  if (index_ && index_->row_codes() == nullptr && RowCodesWanted()) row_codes_job_->Request();
-  if (index_ && summaries_ && dirty_log_ &&
-      summary_dirty_.cardinality() >= std::max<uint64_t>(256, indexed_rows_ / 32)) {
+  if (!index_) return;
+  if (index_->row_codes() == nullptr && RowCodesWanted()) row_codes_job_->Request();
+  if (updater_ && vectors_->rows() > index_->assigned_rows()) assign_job_->Request();
+  // Summaries are refreshed once the rows changed after them, or the lists the updater rewrote
+  // since, pass a share of the index.
+  const uint64_t durable = index_->durable_rows();
+  const uint64_t stale = updater_ ? updater_->changed_lists().cardinality() : 0;
+  if (summaries_ && dirty_log_ &&
+      (summary_dirty_.cardinality() >= std::max<uint64_t>(256, durable / 32) ||
+       stale + summary_stale_.cardinality() >= std::max<uint64_t>(64, index_->alive_lists() / 4))) {
     summaries_job_->Request();
   }
 }
@@ -238,7 +393,7 @@ void CollectionIndex::BuildJob(Job& job) {
   oo.cache_bytes = sc.cache_bytes;
   auto idx = SpannIndex::Open(idx_dir, oo);
   if (!idx.ok()) return fail(idx.status());
-  std::shared_ptr<const SpannIndex> index(std::move(idx).value());
+  std::shared_ptr<SpannIndex> index(std::move(idx).value());
 
   // List summaries from the payloads as they are now; payload changes from here on are recorded
   // (summary_pending_dirty_) and brute-forced by searches.
@@ -292,7 +447,7 @@ void CollectionIndex::BuildJob(Job& job) {
   // Installed: rows below `rows` are now served from SSD.
   index_ = std::move(index);
   gen_ = gen;
-  indexed_rows_ = rows;
+  StartUpdater();
   summaries_ = std::move(sums);
   summary_dirty_ = std::move(dirty);
   dirty_log_ = std::move(dirty_log);
@@ -303,7 +458,7 @@ void CollectionIndex::BuildJob(Job& job) {
       << " rows installed (" << built->lists << " lists, " << built->seconds_total << " s)\n";
   std::cerr << msg.str();
   l.unlock();
-  MaybeStartWork();  // a payload index created while the index was being built wants row codes
+  MaybeStartWork();  // rows written during the build; row codes a payload index wants
 }
 
 void CollectionIndex::RowCodesJob(Job& job) {
@@ -362,6 +517,9 @@ void CollectionIndex::SummariesJob(Job& job) {
     dir = GenDir(gen_);
     summary_tracking_ = true;
     summary_pending_dirty_ = Roaring();
+    // Lists rewritten from here on are marked again; those before stay stale until the new
+    // summaries are installed.
+    if (updater_) summary_stale_ |= updater_->TakeChangedLists();
   }
   const auto t0 = std::chrono::steady_clock::now();
   job.SetProgress(0, index->num_lists());
@@ -396,6 +554,7 @@ void CollectionIndex::SummariesJob(Job& job) {
   }
   summaries_ = std::move(built).value();
   summary_dirty_ = dirty;
+  summary_stale_ = Roaring();
   dirty_log_ = std::move(log);
   job.SetProgress(index->num_lists(), index->num_lists());
   std::ostringstream msg;
@@ -407,31 +566,42 @@ void CollectionIndex::SummariesJob(Job& job) {
 Status CollectionIndex::BeforePayloadCommit(const std::vector<InternalId>& rows, bool sync) {
   if (!dirty_log_) return Status::OK();
   // Rows the list summaries describe: logged as changed before the change is committed, so that
-  // summaries never hide a committed change, also after a restart. (indexed_rows_ only changes
-  // under write_mu, which the caller holds.)
+  // summaries never hide a committed change, also after a restart. (Rows assigned later are in
+  // lists the updater rewrites after this: stale for the summaries anyway.)
+  uint64_t covered;
+  {
+    std::shared_lock l(host_->mu());
+    covered = indexed_rows();
+  }
   std::vector<uint32_t> indexed;
   for (InternalId r : rows) {
-    if (r < indexed_rows_) indexed.push_back(static_cast<uint32_t>(r));
+    if (r < covered) indexed.push_back(static_cast<uint32_t>(r));
   }
   return dirty_log_->Append(indexed, sync);
 }
 
 void CollectionIndex::AfterPayloadApply(const std::vector<InternalId>& rows) {
   for (InternalId r : rows) {
-    if (summaries_ && r < indexed_rows_) summary_dirty_.add(static_cast<uint32_t>(r));
+    if (summaries_ && r < indexed_rows()) summary_dirty_.add(static_cast<uint32_t>(r));
     if (summary_tracking_) summary_pending_dirty_.add(static_cast<uint32_t>(r));
   }
 }
 
 void CollectionIndex::FillSources(SearchSources* s) const {
   s->index = index_.get();
-  s->indexed_rows = index_ ? indexed_rows_ : 0;
+  s->indexed_rows = indexed_rows();
   s->summaries = summaries_.get();
   s->summary_dirty = &summary_dirty_;
+  // Lists rewritten since the summaries were built may hold rows they do not describe, and rows
+  // not yet in SSD lists are in none: both are checked apart (VectorSearch).
+  s->stale_lists = updater_ ? &updater_->changed_lists() : nullptr;
+  s->stale_lists_too = &summary_stale_;
+  s->unsummarized_from = durable_rows();
   s->spann = config_.spann ? &*config_.spann : nullptr;
 }
 
 void CollectionIndex::FillInfo(CollectionInfo* info) const {
+  info->status = "green";
   if (building_) {
     info->status = "yellow";
     const JobStatus js = build_job_->Status();
@@ -440,9 +610,41 @@ void CollectionIndex::FillInfo(CollectionInfo* info) const {
   } else if (!error_.empty()) {
     info->status = "red";
     info->index_error = error_;
-  } else {
-    info->status = "green";
   }
+  if (!index_ || !updater_) return;
+  const SpannLiveStats st = index_->LiveStats();
+  CollectionInfo::IndexUpdates u;
+  const uint64_t rows = vectors_->rows();
+  u.delta_points = rows - std::min(rows, st.durable_rows);
+  u.unassigned_points = rows - std::min(rows, st.assigned_rows);
+  u.pending_entries = st.pending_entries;
+  u.lists = st.lists;
+  u.cycles = st.cycles;
+  u.splits = st.splits;
+  u.merges = st.merges;
+  u.reassigned = st.reassigned;
+  u.lists_written = st.lists_written;
+  u.gc_lists = st.gc_lists;
+  u.bytes_written = st.bytes_written;
+  u.cpu_seconds = st.cpu_seconds;
+  u.points_per_second = recent_rate_;
+  u.posting_file_bytes = st.posting_file_bytes;
+  u.free_bytes = st.free_bytes;
+  info->index_updates = u;
+  // Yellow while the updater has work queued or running: the delta is not in the index yet.
+  const JobStatus a = assign_job_->Status(), b = update_job_->Status();
+  if (info->status == "green" && (u.delta_points > 0 || updater_->CycleDue() || a.running ||
+                                  a.queued || b.running || b.queued)) {
+    info->status = "yellow";
+  }
+}
+
+void CollectionIndex::FillMemory(std::vector<std::pair<std::string, uint64_t>>* out) const {
+  if (index_) {
+    out->emplace_back("spann_index", index_->ResidentBytes());
+    out->emplace_back("spann_list_cache", index_->CacheBytes());
+  }
+  if (summaries_) out->emplace_back("list_summaries", summaries_->MemoryBytes());
 }
 
 uint64_t CollectionIndex::SummaryDirtyRows() const { return summary_dirty_.cardinality(); }

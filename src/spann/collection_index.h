@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,6 +28,7 @@ namespace vectord {
 class DirtyLog;
 class ListSummaries;
 class SpannIndex;
+class SpannUpdater;
 class ThreadPool;
 class VectorStore;
 struct SearchSources;
@@ -49,6 +51,12 @@ class IndexHost {
   virtual Status ReadPayloads(const std::vector<uint32_t>& rows, std::vector<Json>* out) const = 0;
   // With mu() held: live points (the build threshold counts these).
   virtual uint64_t LivePoints() const = 0;
+  // With mu() held (shared or exclusive): a copy of the live rows (the updater drops dead
+  // entries when it rewrites a list).
+  virtual Roaring LiveRows() const = 0;
+  // With mu() held exclusively: rows below `rows` are held by the index now (the living index
+  // assigned them to lists); their RAM copy may go.
+  virtual void OnRowsAssigned(uint64_t rows) = 0;
 };
 
 class CollectionIndex {
@@ -75,6 +83,15 @@ class CollectionIndex {
   // With write_mu() held, after a write was applied: starts the build when it is due, the row
   // codes when a payload index wants them, the summary refresh when many rows changed.
   void MaybeStartWork();
+  // Back-pressure of the living index: waits (no lock held) while the delta — rows written and
+  // not yet in posting lists on SSD — would pass spann_config.max_delta_points with `incoming`
+  // more (a batch larger than the bound waits for an empty delta). Returns at once when the
+  // updater is not running (no index yet, a failure: the delta then grows in RAM).
+  void WaitForRoom(uint64_t incoming);
+  // After a write was applied (mu() exclusive): the collection's rows, and the rows deleted
+  // among those in posting lists (the updater's sweep reclaims their entries).
+  void OnRowsWritten(uint64_t rows) { rows_.store(rows); }
+  void OnRowsDeleted(const std::vector<InternalId>& rows);
   // Payload changes of `rows` (write_mu() held): logged before the commit so that summaries never
   // hide a committed change (Before...), then marked under the exclusive mu() (After...).
   Status BeforePayloadCommit(const std::vector<InternalId>& rows, bool sync);
@@ -82,7 +99,10 @@ class CollectionIndex {
 
   // Reads, mu() held.
   bool has_index() const { return index_ != nullptr; }
-  uint64_t indexed_rows() const { return indexed_rows_; }
+  // Rows the index serves (assigned to lists; the rest are scanned exactly from RAM).
+  uint64_t indexed_rows() const;
+  // Rows whose entries are in posting lists on SSD.
+  uint64_t durable_rows() const;
   const SpannIndex* index() const { return index_.get(); }
   // Fills the index fields of `s` (index, indexed rows, summaries, dirty rows, defaults).
   void FillSources(SearchSources* s) const;
@@ -91,10 +111,20 @@ class CollectionIndex {
   void FillInfo(CollectionInfo* info) const;
   uint64_t SummaryDirtyRows() const;
   // Stops work in flight (the collection is closing or being dropped).
-  void Cancel() { cancel_ = true; }
+  void Cancel();
+  // RAM held by the index (centroids, directory, versions, pending entries, row codes, cache)
+  // and by the summaries. mu() held.
+  void FillMemory(std::vector<std::pair<std::string, uint64_t>>* out) const;
 
  private:
   void BuildJob(Job& job);
+  void AssignJob(Job& job);
+  void UpdateJob(Job& job);
+  // With mu() exclusive: makes the updater of a newly opened or installed index.
+  void StartUpdater();
+  // The collection's shared / exclusive lock as the updater takes them.
+  std::shared_ptr<void> LockShared();
+  std::shared_ptr<void> LockExclusive();
   void RowCodesJob(Job& job);
   void SummariesJob(Job& job);
   // Summaries of `index`'s posting lists from the current payloads (mu() taken per list unless
@@ -115,10 +145,19 @@ class CollectionIndex {
   Job* build_job_ = nullptr;
   Job* row_codes_job_ = nullptr;
   Job* summaries_job_ = nullptr;
+  Job* assign_job_ = nullptr;
+  Job* update_job_ = nullptr;
+  // Back-pressure: rows written, rows in SSD lists (atomics: WaitForRoom reads them unlocked).
+  std::atomic<uint64_t> rows_{0};
+  std::atomic<uint64_t> durable_{0};
+  std::atomic<bool> updating_{false};  // an updater runs (WaitForRoom waits only then)
+  std::mutex room_mu_;
+  std::condition_variable room_cv_;  // the delta shrank, or the updater stopped
+  double recent_rate_ = 0;           // points made durable per second, last cycles; mu()
 
   // Guarded by write_mu (changes) and mu (reads): see the file comment.
-  std::shared_ptr<const SpannIndex> index_;
-  uint64_t indexed_rows_ = 0;
+  std::shared_ptr<SpannIndex> index_;
+  std::unique_ptr<SpannUpdater> updater_;  // with index_ (made under write_mu + exclusive mu)
   uint64_t gen_ = 0;  // generation of index_ (0: none yet); the next build uses gen_ + 1
   Json manifest_;     // {"gen", "rows"} of the installed index (or of one that failed to open)
   bool build_failed_ = false;
@@ -127,6 +166,7 @@ class CollectionIndex {
   std::string error_;        // why the index is red
   std::shared_ptr<const ListSummaries> summaries_;
   Roaring summary_dirty_;          // rows changed since summaries_ were built
+  Roaring summary_stale_;          // lists rewritten before the summaries job in flight took them
   bool summary_tracking_ = false;  // a build of summaries is running: collect its dirty rows
   Roaring summary_pending_dirty_;
   std::unique_ptr<DirtyLog> dirty_log_;  // of summaries_

@@ -33,6 +33,18 @@ using storage::PutU64;
 
 }  // namespace
 
+void RowCodes::Append(const uint8_t* rows, uint64_t n, DataType dtype) {
+  const uint32_t dim = pq_.params().dim;
+  const size_t row_bytes = size_t{dim} * DataTypeSize(dtype);
+  std::vector<float> f(size_t{dim});
+  codes_.resize((rows_ + n) * code_bytes());
+  for (uint64_t i = 0; i < n; ++i) {
+    index::RowsToFloat(rows + i * row_bytes, 1, dim, dtype, f.data());
+    pq_.Encode(f.data(), 1, codes_.data() + (rows_ + i) * code_bytes());
+  }
+  rows_ += n;
+}
+
 uint32_t RowCodeSubquantizers(uint32_t dim, uint32_t bytes) {
   for (uint32_t m = std::min(dim, bytes); m > 0; --m) {
     if (dim % m == 0) return m;
@@ -204,8 +216,8 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
     return bad("bad parameters (dim " + std::to_string(dim) + ", m " + std::to_string(m) +
                ", nbits " + std::to_string(nbits) + ")");
   }
-  if (rows != expected_rows) {
-    return bad("holds " + std::to_string(rows) + " rows, the index " +
+  if (rows > expected_rows) {
+    return bad("holds " + std::to_string(rows) + " rows, the index only " +
                std::to_string(expected_rows));
   }
   const uint64_t blocks = (rows + block_rows - 1) / block_rows;

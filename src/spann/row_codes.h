@@ -36,10 +36,15 @@ class RowCodes {
   static Result<std::unique_ptr<RowCodes>> Build(const VectorSource& src, Distance metric,
                                                  uint32_t m, uint64_t seed, unsigned threads,
                                                  const std::atomic<bool>* cancel = nullptr);
+  // Encodes `n` stored rows of `dtype` (the rows that follow rows(), in order) with the trained
+  // codebooks and appends their codes: the living index's updater keeps the codes covering the
+  // rows it assigns. Not thread-safe (the caller excludes readers).
+  void Append(const uint8_t* rows, uint64_t n, DataType dtype);
   // Writes `path` (through a temporary file, fsynced, renamed).
   Status Write(const std::string& path) const;
-  // Reads and verifies `path`: NotFound when missing, Corruption when its magic, version,
-  // checksums or row count (`expected_rows`) do not match.
+  // Reads and verifies `path`: NotFound when missing, Corruption when its magic, version or
+  // checksums do not match or it holds more than `expected_rows` rows (a living index's file may
+  // hold fewer: the rows assigned since it was written are encoded again, Append).
   static Result<std::unique_ptr<RowCodes>> Read(const std::string& path, uint64_t expected_rows);
 
   // Scores the rows of `allowed` below `end_row` (and below rows()) from their codes and keeps the

@@ -18,6 +18,8 @@
 #include "storage/aligned_buffer.h"
 #include "storage/io_reader.h"
 #include "storage/posting_file.h"
+#include "storage/posting_store.h"
+#include "storage/record_log.h"
 #include "storage/vector_file.h"
 
 namespace vectord {
@@ -154,26 +156,80 @@ SpannIndex::~SpannIndex() {
 Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
                                                      const SpannOpenOptions& options) {
   std::unique_ptr<SpannIndex> idx(new SpannIndex());
+  idx->dir_path_ = dir;
   idx->options_ = options;
   VECTORD_ASSIGN_OR_RETURN(idx->meta_, ReadSpannMeta(dir));
   const SpannMeta& m = idx->meta_;
-  VECTORD_ASSIGN_OR_RETURN(idx->postings_, storage::PostingFile::Open(dir + "/" + kSpannPostingFile,
-                                                                      options.force_buffered));
-  const auto& pf = *idx->postings_;
+  std::vector<storage::PostingListInfo> v1_dir;
+  VECTORD_ASSIGN_OR_RETURN(
+      idx->store_,
+      storage::PostingStore::Open(dir + "/" + kSpannPostingFile, &v1_dir, options.force_buffered));
+  const storage::PostingStore& ps = *idx->store_;
   idx->record_bytes_ = m.dim * static_cast<uint32_t>(DataTypeSize(m.dtype));
   const uint32_t pq_m = m.pq ? m.pq->params().m : 0;
-  if (pf.num_lists() != m.num_lists() || pf.layout_tag() != static_cast<uint32_t>(m.layout)) {
-    return Status::Corruption("SPANN index '" + dir + "': posting file has " +
-                              std::to_string(pf.num_lists()) + " lists of layout " +
-                              std::to_string(pf.layout_tag()) + ", centroid file " +
-                              std::to_string(m.num_lists()) + " of layout " +
+  if (ps.layout_tag() != static_cast<uint32_t>(m.layout)) {
+    return Status::Corruption("SPANN index '" + dir + "': posting file holds layout " +
+                              std::to_string(ps.layout_tag()) + ", centroid file " +
                               std::to_string(static_cast<uint32_t>(m.layout)));
   }
-  idx->codec_ = std::make_unique<index::PostingCodec>(m.layout, pf.entry_bytes(), pq_m);
+  idx->codec_ = std::make_unique<index::PostingCodec>(m.layout, ps.entry_bytes(), pq_m);
   if (m.layout != index::PostingLayout::kFull && options.vector_file.empty()) {
     return Status::InvalidArgument("SPANN index '" + dir +
                                    "' stores PQ codes: its vector file is needed to re-rank");
   }
+
+  // The living state: the checkpoint when the updater has written one, else the build's
+  // directory and centroids; then the journal's records after it.
+  auto ckpt = ReadSpannCheckpoint(dir);
+  if (ckpt.ok()) {
+    VECTORD_ASSIGN_OR_RETURN(auto nav, index::CentroidIndex::Deserialize(ckpt->navigation));
+    idx->nav_ = std::move(nav);
+    idx->dir_ = std::move(ckpt->directory);
+    idx->versions_ = std::move(ckpt->versions);
+    idx->durable_rows_ = ckpt->durable_rows;
+    idx->journal_next_seq_ = ckpt->next_seq;
+    idx->live_.splits = ckpt->counters.size() > 0 ? ckpt->counters[0] : 0;
+    idx->live_.merges = ckpt->counters.size() > 1 ? ckpt->counters[1] : 0;
+    idx->live_.reassigned = ckpt->counters.size() > 2 ? ckpt->counters[2] : 0;
+    idx->live_.lists_written = ckpt->counters.size() > 3 ? ckpt->counters[3] : 0;
+    idx->live_.cycles = ckpt->counters.size() > 4 ? ckpt->counters[4] : 0;
+    idx->live_.bytes_written = ckpt->counters.size() > 5 ? ckpt->counters[5] : 0;
+    idx->live_.gc_lists = ckpt->counters.size() > 6 ? ckpt->counters[6] : 0;
+    if (ps.header_version() == 1) {
+      // The checkpoint holds the adopted directory: the version-1 footer may go.
+      VECTORD_RETURN_IF_ERROR(idx->store_->UpgradeHeader());
+    }
+  } else if (ckpt.status().code() == Status::Code::kNotFound) {
+    if (ps.header_version() != 1 || v1_dir.size() != m.num_lists()) {
+      return Status::Corruption("SPANN index '" + dir + "': no checkpoint, and the posting file (" +
+                                std::to_string(v1_dir.size()) + " lists) is not the build's (" +
+                                std::to_string(m.num_lists()) + " lists)");
+    }
+    idx->nav_ = std::shared_ptr<const index::CentroidIndex>(std::move(idx->meta_.centroids));
+    idx->dir_ = std::move(v1_dir);
+    idx->versions_.assign(m.rows, 0);
+    idx->durable_rows_ = m.rows;
+  } else {
+    return ckpt.status();
+  }
+  if (idx->dir_.size() != idx->nav_->size() || idx->nav_->dim() != m.dim) {
+    return Status::Corruption("SPANN index '" + dir + "': directory of " +
+                              std::to_string(idx->dir_.size()) + " lists, navigation of " +
+                              std::to_string(idx->nav_->size()) + " centroids");
+  }
+  VECTORD_ASSIGN_OR_RETURN(
+      idx->journal_,
+      storage::RecordLog::Open(
+          dir + "/" + kSpannJournalFile, [&](uint64_t seq, std::string_view rec) -> Status {
+            if (seq < idx->journal_next_seq_) return Status::OK();  // in the checkpoint already
+            VECTORD_ASSIGN_OR_RETURN(SpannEdit e, DecodeSpannEdit(rec, m.dim));
+            return idx->ReplayEdit(e).WithContext("SPANN journal '" + dir + "' record " +
+                                                  std::to_string(seq));
+          }));
+  idx->assigned_rows_ = idx->durable_rows_;
+  VECTORD_RETURN_IF_ERROR(idx->store_->InitAllocator(idx->dir_));
+  idx->RecomputeListMeans();
+
   // The vector file: re-ranking (PQ layouts) and ReadRows (every layout).
   if (!options.vector_file.empty()) {
     struct stat sb;
@@ -184,10 +240,10 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
     {
       VECTORD_ASSIGN_OR_RETURN(auto vf,
                                storage::VectorFile::Open(options.vector_file, m.dim, m.dtype));
-      if (vf->rows() < m.rows) {
+      if (vf->rows() < idx->durable_rows_) {
         return Status::Corruption("vector file '" + options.vector_file + "' holds " +
                                   std::to_string(vf->rows()) + " rows, the SPANN index " +
-                                  std::to_string(m.rows));
+                                  std::to_string(idx->durable_rows_));
       }
     }
     int fd = -1;
@@ -206,28 +262,36 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
     idx->vec_file_bytes_ = static_cast<uint64_t>(sb.st_size);
   }
   // Row codes: optional (a cache of what the vector file holds); a damaged file is reported and
-  // the index serves without them.
+  // the index serves without them. Rows assigned since the file was written are encoded again.
   {
-    auto codes = RowCodes::Read(dir + "/" + kRowCodesFile, m.rows);
+    auto codes = RowCodes::Read(dir + "/" + kRowCodesFile, idx->durable_rows_);
     if (codes.ok()) {
-      idx->InstallRowCodes(std::move(codes).value());
+      std::unique_ptr<RowCodes> rc = std::move(codes).value();
+      Status st = idx->CatchUpRowCodes(rc.get(), idx->durable_rows_);
+      if (st.ok()) {
+        idx->InstallRowCodes(std::move(rc));
+      } else {
+        std::cerr << "vectord: SPANN index '" << dir << "': " << st.ToString()
+                  << "; filtered searches run without the code scan\n";
+      }
     } else if (codes.status().code() != Status::Code::kNotFound) {
       std::cerr << "vectord: SPANN index '" << dir << "': " << codes.status().ToString()
                 << "; filtered searches run without the code scan\n";
     }
   }
-  // Static cache of hot lists: highest build-time probe count per page first.
-  idx->cache_.resize(m.num_lists());
+  // Static cache of hot lists: highest build-time probe count per page first (lists the build did
+  // not make have no count and are not cached).
+  idx->cache_.resize(idx->dir_.size());
   if (options.cache_bytes > 0) {
     std::vector<std::pair<double, uint32_t>> order;
-    for (uint32_t l = 0; l < m.num_lists(); ++l) {
-      if (pf.info(l).bytes == 0) continue;
-      order.emplace_back(-static_cast<double>(m.list_hits[l]) / pf.info(l).pages, l);
+    for (uint32_t l = 0; l < idx->dir_.size() && l < m.list_hits.size(); ++l) {
+      if (idx->dir_[l].bytes == 0 || !idx->nav_->alive(l)) continue;
+      order.emplace_back(-static_cast<double>(m.list_hits[l]) / idx->dir_[l].pages, l);
     }
     std::sort(order.begin(), order.end());
     for (const auto& [score, l] : order) {
-      if (idx->cache_bytes_ + pf.info(l).bytes > options.cache_bytes) continue;
-      VECTORD_RETURN_IF_ERROR(pf.ReadList(l, &idx->cache_[l]));
+      if (idx->cache_bytes_ + idx->dir_[l].bytes > options.cache_bytes) continue;
+      VECTORD_RETURN_IF_ERROR(ps.ReadList(l, idx->dir_[l], &idx->cache_[l]));
       index::PostingView v;
       VECTORD_RETURN_IF_ERROR(
           idx->codec_->View(idx->cache_[l].data(), idx->cache_[l].size(), l, &v));
@@ -237,22 +301,94 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
   return idx;
 }
 
+Status SpannIndex::ReplayEdit(const SpannEdit& e) {
+  for (const auto& step : e.nav) {
+    index::CentroidEdits ce;
+    ce.removed = step.removed;
+    ce.added_ids = step.added_ids;
+    ce.added = step.added;
+    VECTORD_ASSIGN_OR_RETURN(nav_, nav_->WithEdits(ce));
+  }
+  if (dir_.size() < nav_->size()) dir_.resize(nav_->size());
+  for (const auto& [id, info] : e.lists) {
+    if (id >= dir_.size()) {
+      return Status::Corruption("list " + std::to_string(id) + " past the " +
+                                std::to_string(dir_.size()) + " lists");
+    }
+    dir_[id] = info;
+  }
+  if (e.durable_rows < durable_rows_) {
+    return Status::Corruption("durable rows go back from " + std::to_string(durable_rows_) +
+                              " to " + std::to_string(e.durable_rows));
+  }
+  durable_rows_ = e.durable_rows;
+  versions_.resize(durable_rows_, 0);
+  for (const auto& [row, v] : e.versions) {
+    if (row >= durable_rows_) return Status::Corruption("version of row " + std::to_string(row));
+    versions_[row] = v;
+  }
+  return Status::OK();
+}
+
+Status SpannIndex::CatchUpRowCodes(RowCodes* codes, uint64_t rows) const {
+  if (codes->rows() >= rows) return Status::OK();
+  if (vec_tail_fd_ < 0) return Status::FailedPrecondition("no vector file to encode rows from");
+  VECTORD_ASSIGN_OR_RETURN(auto vf,
+                           storage::VectorFile::Open(options_.vector_file, meta_.dim, meta_.dtype));
+  constexpr uint64_t kChunk = 4096;
+  std::vector<uint8_t> buf;
+  while (codes->rows() < rows) {
+    const uint64_t first = codes->rows(), n = std::min(kChunk, rows - first);
+    buf.resize(n * record_bytes_);
+    VECTORD_RETURN_IF_ERROR(vf->Read(first, n, buf.data()));
+    codes->Append(buf.data(), n, meta_.dtype);
+  }
+  return Status::OK();
+}
+
+void SpannIndex::RecomputeListMeans() {
+  uint64_t entries = 0, pages = 0, lists = 0;
+  for (uint32_t l = 0; l < dir_.size(); ++l) {
+    if (!nav_->alive(l)) continue;
+    entries += dir_[l].count;
+    pages += dir_[l].pages;
+    ++lists;
+  }
+  const double n = std::max<double>(1, static_cast<double>(lists));
+  mean_entries_ = static_cast<double>(entries) / n;
+  mean_pages_ = static_cast<double>(pages) / n;
+  live_.lists = static_cast<uint32_t>(lists);
+  live_.list_entries = entries;
+}
+
 bool SpannIndex::InstallRowCodes(std::unique_ptr<RowCodes> codes) const {
   std::lock_guard<std::mutex> l(row_codes_mu_);
-  if (row_codes_owned_ || !codes || codes->rows() != meta_.rows) return false;
+  if (row_codes_owned_ || !codes || codes->rows() > assigned_rows_) return false;
   row_codes_owned_ = std::move(codes);
   row_codes_.store(row_codes_owned_.get(), std::memory_order_release);
   return true;
 }
 
 size_t SpannIndex::ResidentBytes() const {
-  return meta_.centroids->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
-         size_t{meta_.num_lists()} * sizeof(storage::PostingListInfo) +
-         (row_codes() ? row_codes()->MemoryBytes() : 0);
+  return nav_->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
+         dir_.capacity() * sizeof(storage::PostingListInfo) + versions_.capacity() +
+         (row_codes() ? row_codes()->MemoryBytes() : 0) + pending_vectors_.capacity() +
+         pending_entries_ * sizeof(uint32_t) + pending_.size() * 48;
 }
 
-uint64_t SpannIndex::PostingFileBytes() const { return postings_->file_bytes(); }
-bool SpannIndex::direct_io() const { return postings_->direct_io(); }
+uint64_t SpannIndex::PostingFileBytes() const { return store_->stats().file_bytes; }
+bool SpannIndex::direct_io() const { return store_->direct_io(); }
+
+SpannLiveStats SpannIndex::LiveStats() const {
+  SpannLiveStats st = live_;
+  st.durable_rows = durable_rows_;
+  st.assigned_rows = assigned_rows_;
+  st.pending_entries = pending_entries_;
+  const storage::PostingStoreStats ps = store_->stats();
+  st.posting_file_bytes = ps.file_bytes;
+  st.free_bytes = ps.free_pages * storage::kPostingPageBytes;
+  return st;
+}
 
 Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t k,
                                                         const SpannSearchParams& params,
@@ -261,10 +397,10 @@ Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t
   SpannSearchStats* st = stats != nullptr ? stats : &local;
   *st = SpannSearchStats();
   std::vector<index::Neighbor> out;
-  if (k == 0 || meta_.rows == 0) return out;
+  if (k == 0 || assigned_rows_ == 0) return out;
   const auto t0 = Clock::now();
   Scratch& s = TlsScratch();
-  meta_.centroids->Search(q, std::max<uint32_t>(1, params.nprobe), params.navigation, &s.hits);
+  nav_->Search(q, std::max<uint32_t>(1, params.nprobe), params.navigation, &s.hits);
   std::vector<uint32_t> probe;
   probe.reserve(s.hits.size());
   const float limit = params.eps > 0 && !s.hits.empty()
@@ -273,7 +409,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t
   uint64_t budget_pages = 0;
   for (const auto& h : s.hits) {
     if (h.dist > limit) break;
-    const uint32_t pages = cache_[h.id].empty() ? postings_->info(h.id).pages : 0;
+    const uint32_t pages = cache_[h.id].empty() ? dir_[h.id].pages : 0;
     if (params.max_pages > 0 && !probe.empty() && budget_pages + pages > params.max_pages) break;
     budget_pages += pages;
     probe.push_back(h.id);
@@ -288,21 +424,24 @@ Result<std::vector<index::Neighbor>> SpannIndex::Search(const float* q, uint32_t
 
 Status SpannIndex::ListRows(uint32_t list, std::vector<uint32_t>* rows) const {
   rows->clear();
-  if (list >= meta_.num_lists()) {
+  if (list >= dir_.size()) {
     return Status::InvalidArgument("posting list " + std::to_string(list) + " of " +
-                                   std::to_string(meta_.num_lists()));
+                                   std::to_string(dir_.size()));
   }
-  if (postings_->info(list).count == 0) return Status::OK();
+  if (dir_[list].count == 0) return Status::OK();
   std::vector<uint8_t> own;
   const std::vector<uint8_t>* payload = &cache_[list];
   if (payload->empty()) {
-    VECTORD_RETURN_IF_ERROR(postings_->ReadList(list, &own));
+    VECTORD_RETURN_IF_ERROR(store_->ReadList(list, dir_[list], &own));
     payload = &own;
   }
   index::PostingView v;
   VECTORD_RETURN_IF_ERROR(codec_->View(payload->data(), payload->size(), list, &v));
-  rows->resize(v.count);
-  for (uint32_t e = 0; e < v.count; ++e) (*rows)[e] = v.id(e);
+  rows->reserve(v.count);
+  for (uint32_t e = 0; e < v.count; ++e) {
+    const uint32_t row = v.id(e);
+    if (row < versions_.size() && v.version(e) == versions_[row]) rows->push_back(row);
+  }
   return Status::OK();
 }
 
@@ -330,12 +469,12 @@ Status SpannIndex::ReadRows(const std::vector<uint32_t>& rows, uint8_t* out,
     uint64_t total = 0;
     // Plan a batch of runs.
     while (i < rows.size() && total < kChunkBytes) {
-      if (rows[i] >= meta_.rows) {
+      if (rows[i] >= assigned_rows_) {
         return Status::InvalidArgument("row " + std::to_string(rows[i]) + " is not in the index");
       }
       size_t j = i + 1;
       while (j < rows.size() && rows[j] > rows[j - 1] && rows[j] - rows[j - 1] <= gap &&
-             rows[j] - rows[i] < 1024 && rows[j] < meta_.rows) {
+             rows[j] - rows[i] < 1024 && rows[j] < assigned_rows_) {
         ++j;
       }
       const uint64_t begin =
@@ -383,25 +522,6 @@ Status SpannIndex::ReadRows(const std::vector<uint32_t>& rows, uint8_t* out,
   return Status::OK();
 }
 
-double SpannIndex::MeanListEntries() const {
-  std::call_once(list_means_once_, [this] {
-    uint64_t entries = 0, pages = 0;
-    for (uint32_t l = 0; l < meta_.num_lists(); ++l) {
-      entries += postings_->info(l).count;
-      pages += postings_->info(l).pages;
-    }
-    const double n = std::max<double>(1, meta_.num_lists());
-    mean_entries_ = static_cast<double>(entries) / n;
-    mean_pages_ = static_cast<double>(pages) / n;
-  });
-  return mean_entries_;
-}
-
-double SpannIndex::MeanListPages() const {
-  MeanListEntries();
-  return mean_pages_;
-}
-
 Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, uint32_t k,
                                                                 const SpannSearchParams& params,
                                                                 const SpannAdaptiveParams& ap,
@@ -414,19 +534,19 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
   *st = SpannSearchStats();
   *as = SpannAdaptiveStats();
   std::vector<index::Neighbor> best;
-  if (k == 0 || meta_.rows == 0) return best;
+  if (k == 0 || assigned_rows_ == 0) return best;
   const auto t0 = Clock::now();
-  const uint32_t max_lists = std::max<uint32_t>(1, std::min(ap.max_lists, meta_.num_lists()));
+  const uint32_t max_lists = std::max<uint32_t>(1, std::min(ap.max_lists, nav_->alive_count()));
   std::vector<index::CentroidHit> hits;
   const Roaring* cand = ap.candidate_lists;
-  const uint64_t ncand = cand != nullptr ? cand->cardinality() : meta_.num_lists();
+  const uint64_t ncand = cand != nullptr ? cand->cardinality() : nav_->alive_count();
   bool covers_all = false;  // `hits` holds every list that may be read
   if (cand != nullptr && ncand <= std::max<uint64_t>(4 * uint64_t{max_lists}, 256)) {
     // Few candidate lists: rank all of them by exact centroid distance.
     hits.reserve(ncand);
     for (uint32_t l : *cand) {
-      if (l >= meta_.num_lists()) break;
-      hits.push_back({meta_.centroids->L2(q, l), l});
+      if (l >= nav_->size()) break;
+      if (nav_->alive(l)) hits.push_back({nav_->L2(q, l), l});
     }
     std::sort(hits.begin(), hits.end(),
               [](const index::CentroidHit& a, const index::CentroidHit& b) {
@@ -438,11 +558,11 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     uint64_t want = max_lists;
     if (cand != nullptr) {
       want = std::min<uint64_t>(
-          meta_.num_lists(),
-          (uint64_t{max_lists} * meta_.num_lists() * 5 / 4 / std::max<uint64_t>(1, ncand)) + 16);
+          nav_->alive_count(),
+          (uint64_t{max_lists} * nav_->alive_count() * 5 / 4 / std::max<uint64_t>(1, ncand)) + 16);
     }
-    meta_.centroids->Search(q, static_cast<uint32_t>(want), params.navigation, &hits);
-    covers_all = hits.size() >= meta_.num_lists();
+    nav_->Search(q, static_cast<uint32_t>(want), params.navigation, &hits);
+    covers_all = hits.size() >= nav_->alive_count();
     if (cand != nullptr) {
       hits.erase(
           std::remove_if(hits.begin(), hits.end(),
@@ -479,7 +599,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
     probe.clear();
     while (next < hits.size() && probe.size() < want && read < max_lists) {
       const uint32_t l = hits[next].id;
-      const uint32_t p = cache_[l].empty() ? postings_->info(l).pages : 0;
+      const uint32_t p = cache_[l].empty() ? dir_[l].pages : 0;
       if (ap.max_pages > 0 && pages + p > ap.max_pages && !(pages == 0 && probe.empty())) break;
       pages += p;
       probe.push_back(l);
@@ -530,7 +650,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
                                std::vector<index::Neighbor>* out) const {
   Scratch& s = TlsScratch();
   VECTORD_ASSIGN_OR_RETURN(storage::IoReader * reader, ReaderFor(&s, options_.force_pread));
-  const auto& pf = *postings_;
+  const storage::PostingStore& pf = *store_;
   const bool ip = meta_.metric != Distance::kEuclid;
   const uint32_t dim = meta_.dim;
 
@@ -540,25 +660,31 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   s.page_off.assign(probe.size(), ~uint64_t{0});
   uint64_t total = 0, entries = 0;
   for (size_t i = 0; i < probe.size(); ++i) {
-    const auto& info = pf.info(probe[i]);
+    const auto& info = dir_[probe[i]];
     entries += info.count;
     if (!cache_[probe[i]].empty() || info.pages == 0) continue;
     s.page_off[i] = total;
-    total += pf.list_read_bytes(probe[i]);
+    total += uint64_t{info.pages} * storage::kPostingPageBytes;
   }
   s.pages.Resize(total);
   s.read_list.clear();  // request index -> probe index
   for (size_t i = 0; i < probe.size(); ++i) {
     if (s.page_off[i] == ~uint64_t{0}) continue;
-    s.reqs.push_back({pf.direct_fd(), pf.list_offset(probe[i]),
-                      static_cast<uint32_t>(pf.list_read_bytes(probe[i])),
-                      s.pages.data() + s.page_off[i]});
+    const auto& info = dir_[probe[i]];
+    s.reqs.push_back({pf.direct_fd(), uint64_t{info.first_page} * storage::kPostingPageBytes,
+                      info.pages * storage::kPostingPageBytes, s.pages.data() + s.page_off[i]});
     s.read_list.push_back(static_cast<uint32_t>(i));
   }
   // Scan.
   const bool pq = meta_.layout != index::PostingLayout::kFull;
   const uint32_t cap = pq ? std::max(k, params.rerank) : k;
   TopHeap heap(cap);
+  if (!pending_.empty()) {
+    for (uint32_t l : probe) {
+      auto it = pending_.find(l);
+      if (it != pending_.end()) entries += it->second.size();
+    }
+  }
   s.visited.Reset(std::min<uint64_t>(entries, 1u << 22));
   const uint32_t m = pq ? meta_.pq->params().m : 0;
   const uint32_t ksub = pq ? meta_.pq->ksub() : 0;
@@ -569,7 +695,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   // Scans probe[i] (from the cache or from its pages in s.pages).
   auto scan_list = [&](size_t i) -> Status {
     const uint32_t l = probe[i];
-    const auto& info = pf.info(l);
+    const auto& info = dir_[l];
     if (info.count == 0) return Status::OK();
     const uint8_t* payload;
     size_t bytes;
@@ -579,7 +705,8 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       st->lists_cached++;
     } else {
       s.payload.resize(info.bytes);
-      VECTORD_RETURN_IF_ERROR(pf.DecodeList(l, s.pages.data() + s.page_off[i], s.payload.data()));
+      VECTORD_RETURN_IF_ERROR(
+          pf.DecodeList(l, info, s.pages.data() + s.page_off[i], s.payload.data()));
       payload = s.payload.data();
       bytes = info.bytes;
     }
@@ -594,7 +721,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
     } else {
       // Residual PQ: L2 tables for q - c_l; IP tables for q plus the <q, c_l> bias.
       s.cent.resize(dim);
-      meta_.centroids->Decode(l, s.cent.data());
+      nav_->Decode(l, s.cent.data());
       const float* c = s.cent.data();
       float bias = 0;
       if (ip) {
@@ -620,15 +747,35 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       const float d = s.dist[e];
       if (heap.Full() && d >= heap.Worst()) continue;
       const uint32_t row = v.id(e);
-      if (row >= meta_.rows) {
+      if (row >= durable_rows_) {
         return Status::Corruption("SPANN posting list " + std::to_string(l) + " in '" + pf.path() +
                                   "' names row " + std::to_string(row) + " of " +
-                                  std::to_string(meta_.rows));
+                                  std::to_string(durable_rows_));
       }
-      if (!Allowed(params, row) || !s.visited.Insert(row)) continue;
+      // A stale replica (its row was reassigned since) is skipped; so are rows filtered out.
+      if (v.version(e) != versions_[row] || !Allowed(params, row) || !s.visited.Insert(row)) {
+        continue;
+      }
       heap.Push(d, row);
     }
     return Status::OK();
+  };
+  // The entries of every probed list that wait in RAM for its next rewrite: exact distances.
+  auto scan_pending = [&]() {
+    if (pending_.empty()) return;
+    for (uint32_t l : probe) {
+      auto it = pending_.find(l);
+      if (it == pending_.end()) continue;
+      st->candidates += it->second.size();
+      st->pending += it->second.size();
+      st->distances += it->second.size();
+      for (uint32_t row : it->second) {
+        const float d = index::RowDistance(q, PendingVector(row), dim, meta_.dtype, ip);
+        if (heap.Full() && d >= heap.Worst()) continue;
+        if (!Allowed(params, row) || !s.visited.Insert(row)) continue;
+        heap.Push(d, row);
+      }
+    }
   };
 
   // Full layout: the scan overlaps the reads (cached lists while they are in flight, each read
@@ -644,6 +791,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       for (size_t i = 0; i < probe.size(); ++i) {
         if (s.page_off[i] == ~uint64_t{0}) VECTORD_RETURN_IF_ERROR(scan_list(i));
       }
+      scan_pending();
       us_overlap += Us(t0, Clock::now());
       return Status::OK();
     };
@@ -660,6 +808,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   auto t2 = Clock::now();
   if (pq) {
     for (size_t i = 0; i < probe.size(); ++i) VECTORD_RETURN_IF_ERROR(scan_list(i));
+    scan_pending();
   }
   auto t3 = Clock::now();
   // us_io: waiting for the disk (the batch's wall time less the scans run inside it).
