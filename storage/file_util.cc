@@ -77,4 +77,13 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   return Status::OK();
 }
 
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(dir, "open directory");
+  Status st;
+  if (::fsync(fd) != 0) st = ErrnoStatus(dir, "fsync directory");
+  ::close(fd);
+  return st;
+}
+
 }  // namespace vectord::storage

@@ -22,6 +22,8 @@ Status PreadAll(int fd, void* p, size_t n, uint64_t off, const std::string& path
 Result<std::string> ReadWholeFile(const std::string& path, const std::string& what);
 // Replaces `path` with `data` atomically: written to path + ".tmp", fsynced, renamed.
 Status WriteFileAtomic(const std::string& path, std::string_view data);
+// fsync of a directory: makes the creation, rename or removal of its entries durable.
+Status SyncDirectory(const std::string& dir);
 
 // Little-endian fields of on-disk headers and records (the formats assume a little-endian host).
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
