@@ -17,8 +17,8 @@ namespace {
 
 // Rows read from RocksDB per MultiGet while replaying or scanning.
 constexpr size_t kBatchRows = 4096;
-// A scroll whose filter leaves at most this many rows sorts their ids instead of walking the id
-// map.
+// A scroll whose filter leaves at most this many rows may sort their ids instead of walking the id
+// map (Scroll).
 constexpr uint64_t kScrollByRows = 65536;
 
 size_t RoaringBytes(const Roaring& r) { return sizeof(Roaring) + r.getSizeInBytes(false); }
@@ -436,8 +436,12 @@ Result<std::vector<Json>> PointStore::Payloads(std::span<const InternalId> rows)
 Result<PointStore::ScrollPage> PointStore::Scroll(const std::optional<PointId>& from,
                                                   const Roaring* allowed, size_t limit) const {
   ScrollPage page;
-  if (allowed != nullptr && allowed->cardinality() <= kScrollByRows) {
-    // Few matches: their ids sorted, instead of a walk over every id before the matches.
+  // Few matches: their ids read and sorted (a row id read each), when that costs less than the
+  // walk over the id map's keys (a step each, ~8x cheaper) that finds limit + 1 of them.
+  const uint64_t matches = allowed != nullptr ? allowed->cardinality() : 0;
+  const double walk = static_cast<double>(limit + 1) * static_cast<double>(live_count()) /
+                      static_cast<double>(std::max<uint64_t>(1, matches));
+  if (allowed != nullptr && matches <= kScrollByRows && static_cast<double>(matches) * 8 <= walk) {
     std::vector<uint32_t> rows;
     rows.reserve(allowed->cardinality());
     for (uint32_t r : *allowed) {
@@ -475,18 +479,25 @@ Result<PointStore::ScrollPage> PointStore::Scroll(const std::optional<PointId>& 
 }
 
 index::FilterContext PointStore::MakeFilterContext(Status* error) const {
+  // The cursor is made at the first payload read: most filters are answered by indexes alone.
   struct Lazy {
+    const storage::MetadataStore* meta;
+    std::shared_ptr<const storage::ReadView> view;
+    uint32_t cid;
     std::unique_ptr<storage::PayloadCursor> cursor;
     std::string bytes;
     Json current;
   };
   auto lazy = std::make_shared<Lazy>();
-  lazy->cursor = meta_->NewPayloadCursor(view_.get(), cid_);
+  lazy->meta = meta_;
+  lazy->view = view_;
+  lazy->cid = cid_;
   auto fail = [error](const Status& st) {
     if (error != nullptr && error->ok()) *error = st;
   };
   index::FilterContext ctx;
   ctx.payload = [lazy, fail](InternalId row) -> const Json* {
+    if (!lazy->cursor) lazy->cursor = lazy->meta->NewPayloadCursor(lazy->view.get(), lazy->cid);
     auto found = lazy->cursor->Read(row, &lazy->bytes);
     if (!found.ok()) {
       fail(found.status());
@@ -543,7 +554,7 @@ PointStoreMemory PointStore::MemoryBytes() const {
 // Writes
 
 Result<PointStore::Write> PointStore::PrepareUpsert(std::span<const PointId> ids,
-                                                    std::vector<Json> payloads, bool sync,
+                                                    std::vector<Json> payloads,
                                                     storage::MetaBatch* batch) {
   const size_t n = ids.size();
   if (payloads.size() != n) {
@@ -578,8 +589,9 @@ Result<PointStore::Write> PointStore::PrepareUpsert(std::span<const PointId> ids
   }
   std::vector<uint64_t> entries(n);
   for (size_t i = 0; i < n; ++i) entries[i] = storage::RowIdFile::Encode(ids[i]);
-  Status st = row_ids_->Append(entries);
-  if (st.ok() && sync) st = row_ids_->Sync();
+  // Rows of an earlier write that was neither applied nor aborted must not shift these.
+  Status st = row_ids_->rows() != rows_ ? row_ids_->Truncate(rows_) : Status::OK();
+  if (st.ok()) st = row_ids_->Append(entries);
   if (!st.ok()) {
     (void)row_ids_->Truncate(w.first_);
     return st;

@@ -17,10 +17,11 @@
 // and indexes_):
 //   - Locks stay the collection's: readers hold its shared mutex around every read here, the
 //     writer (serialized by write_mu_) holds it exclusively around Apply, DropIndex and
-//     InstallIndex. Prepare* and BuildIndex run under write_mu_ with the shared mutex held.
-//     Checkpoint takes the shared mutex itself (called with no lock held).
-//   - Upsert: file_->rows() == store->rows(); append vectors; PrepareUpsert(ids, payloads, sync,
-//     &batch) (it also records the row count); commit; Apply(write) under the exclusive lock, or
+//     InstallIndex. Prepare* run under write_mu_ with the shared mutex held; BuildIndex needs only
+//     write_mu_ (it reads the live set and the read view, which only Apply changes), so a long
+//     build does not hold up a checkpoint. Checkpoint takes the mutex itself (no lock held).
+//   - Upsert: file_->rows() == store->rows(); append vectors; PrepareUpsert(ids, payloads, &batch)
+//     (it also records the row count); commit; Apply(write) under the exclusive lock, or
 //     Abort(write) and truncate the vectors when the commit fails.
 //   - Delete / payload operations: rows from RowsOf(ids) or Select(filter); PrepareDelete or
 //     PreparePayloads (new payloads computed from Payloads(rows)); commit; Apply / Abort.
@@ -148,8 +149,20 @@ class PointStore {
   class Write {
    public:
     Write() = default;
-    Write(Write&&) = default;
-    Write& operator=(Write&&) = default;
+    // A moved-from write is neither applied nor aborted.
+    Write(Write&& o) noexcept { *this = std::move(o); }
+    Write& operator=(Write&& o) noexcept {
+      kind_ = o.kind_;
+      seq_ = o.seq_;
+      first_ = o.first_;
+      count_ = o.count_;
+      rows_ = std::move(o.rows_);
+      new_payloads_ = std::move(o.new_payloads_);
+      old_payloads_ = std::move(o.old_payloads_);
+      touched_ = o.touched_;
+      pending_ = std::exchange(o.pending_, false);
+      return *this;
+    }
     InternalId first_row() const { return first_; }  // upserts: rows first_row() + i
     uint64_t seq() const { return seq_; }
 
@@ -167,8 +180,10 @@ class PointStore {
   };
 
   // Points ids[i] (unique) with payloads[i] (object or null) get rows rows()..rows()+n-1; points
-  // that existed are replaced (their old rows tombstoned). `sync`: the row id file is fsynced.
-  Result<Write> PrepareUpsert(std::span<const PointId> ids, std::vector<Json> payloads, bool sync,
+  // that existed are replaced (their old rows tombstoned). The row id file is not fsynced here:
+  // open rewrites every row after the last checkpoint from RocksDB, so its durability is
+  // RocksDB's.
+  Result<Write> PrepareUpsert(std::span<const PointId> ids, std::vector<Json> payloads,
                               storage::MetaBatch* batch);
   // Deletes the points of live `rows`.
   Result<Write> PrepareDelete(std::span<const InternalId> rows, storage::MetaBatch* batch);
