@@ -691,14 +691,14 @@ TEST_F(PointStoreTest, MemoryIsBrokenDownAndRangesLiveOnDisk) {
 TEST_F(PointStoreTest, CheckpointBesideAWriter) {
   auto s = Open(kAll);
   Fill(*s, 0, 200, 0);
-  std::atomic<bool> stop{false};
+  std::atomic<bool> writer_done{false};
   Status failed;
   int checkpoints = 0;
   std::thread bg([&] {
-    while (!stop && failed.ok()) {
+    do {
       failed = s->Checkpoint(mu_);
       ++checkpoints;
-    }
+    } while (!writer_done && failed.ok());
   });
   for (uint32_t round = 1; round <= 30; ++round) {
     std::vector<PointId> ids;
@@ -709,7 +709,7 @@ TEST_F(PointStoreTest, CheckpointBesideAWriter) {
     }
     Upsert(*s, ids, ps);
   }
-  stop = true;
+  writer_done = true;
   bg.join();
   ASSERT_TRUE(failed.ok()) << failed.ToString();
   EXPECT_GT(checkpoints, 0);

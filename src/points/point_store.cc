@@ -29,7 +29,7 @@ void RemoveFrom(Roaring* r, uint64_t first, uint64_t end) {
   if (first < end) roaring_bitmap_remove_range(&r->roaring, first, end);
 }
 
-// The lock helpers of Checkpoint: no-ops without a mutex (at open, before any reader exists).
+// Locks taken by Checkpoint: none without a mutex (at open, before any reader exists).
 std::unique_lock<std::shared_mutex> Exclusive(std::shared_mutex* mu) {
   return mu ? std::unique_lock<std::shared_mutex>(*mu) : std::unique_lock<std::shared_mutex>();
 }
