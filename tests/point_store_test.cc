@@ -576,7 +576,7 @@ TEST_F(PointStoreTest, FiltersMatchTheReferenceEvaluator) {
                           {"obj.x", T::kFloat},      {"items[].k", T::kKeyword},
                           {"items[].v", T::kInteger}};
   filter_ref::RandomData rd(777);
-  const int kRows = 300;
+  const int kRows = 200;
   auto s = Open(layout);
   std::map<PointId, Json> ref_id;  // point id -> its id as the reference evaluator writes it
   {
