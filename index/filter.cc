@@ -828,11 +828,11 @@ class Selector {
 
   // Rows of the index whose indexed values satisfy a match/range condition (not yet restricted
   // to candidates).
-  static Roaring IndexRows(const FieldIndex& idx, const Condition& c) {
+  static Roaring IndexRows(const FieldIndex& idx, const Condition& c, Status* error) {
     Roaring out;
     const PayloadSchemaType t = idx.type();
     if (c.kind == Condition::Kind::kRange) {
-      if (idx.has_range()) out = idx.RangeRows(c.range);
+      if (idx.has_range()) out = idx.RangeRows(c.range, error);
       return out;
     }
     const Match& m = c.match;
@@ -895,7 +895,7 @@ class Selector {
       case Condition::Kind::kMatch:
       case Condition::Kind::kRange: {
         const FieldIndex& idx = *IndexFor(c);
-        Roaring out = IndexRows(idx, c) & cand;
+        Roaring out = IndexRows(idx, c, ctx_.error) & cand;
         Roaring recheck = (idx.uncovered() & cand) - out;
         if (!recheck.isEmpty()) {
           out |= RowPass(recheck,

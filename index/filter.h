@@ -117,6 +117,9 @@ struct FilterContext {
   // Current row of an external id, if any (has_id in Select()).
   std::function<std::optional<InternalId>(const PointId&)> lookup;
   const PayloadIndexSet* indexes = nullptr;  // may be null: everything is evaluated row by row
+  // Where a failed read (an index range on disk, a payload) is reported, when given: the
+  // selection is then incomplete and must not be used. The accessors above may set it too.
+  Status* error = nullptr;
 };
 
 // Exactly the rows of `live` that match `filter` (all of `live` for a null filter). Conditions on

@@ -78,15 +78,18 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   return Status::OK();
 }
 
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(dir, "open directory");
+  Status st;
+  if (::fsync(fd) != 0) st = ErrnoStatus(dir, "fsync directory");
+  ::close(fd);
+  return st;
+}
+
 Status SyncParentDir(const std::string& path) {
   std::string copy = path;
-  const std::string dir = ::dirname(copy.data());
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ErrnoStatus(dir, "open directory");
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return ErrnoStatus(dir, "fsync directory");
-  return Status::OK();
+  return SyncDirectory(::dirname(copy.data()));
 }
 
 }  // namespace vectord::storage

@@ -22,6 +22,8 @@ Status PreadAll(int fd, void* p, size_t n, uint64_t off, const std::string& path
 Result<std::string> ReadWholeFile(const std::string& path, const std::string& what);
 // Replaces `path` with `data` atomically: written to path + ".tmp", fsynced, renamed.
 Status WriteFileAtomic(const std::string& path, std::string_view data);
+// fsync of a directory: makes the creation, rename or removal of its entries durable.
+Status SyncDirectory(const std::string& dir);
 // fsyncs the directory that holds `path`, so that a rename or creation of `path` survives a power
 // loss (IOError naming the directory).
 Status SyncParentDir(const std::string& path);
