@@ -67,12 +67,12 @@ class DatabaseImpl : public Database {
     }
     VECTORD_ASSIGN_OR_RETURN(store_, storage::MetadataStore::Open(options.data_dir + "/meta",
                                                                   options.block_cache_bytes));
-    pool_ = std::make_unique<ThreadPool>(options.search_threads);
+    pool_ = std::make_shared<ThreadPool>(options.search_threads);
     // Background work of every collection: index builds and updates, codes, summaries,
     // checkpoints (src/jobs/job_scheduler.h). Two threads at least, a quarter of the cores at most
     // beyond that, so that searches keep most of the machine.
-    env_.store = store_.get();
-    env_.pool = pool_.get();
+    env_.store = store_;
+    env_.pool = pool_;
     env_.jobs =
         std::make_shared<JobScheduler>(std::max(2u, std::thread::hardware_concurrency() / 4));
     std::vector<std::pair<uint32_t, std::string>> entries;
@@ -96,6 +96,7 @@ class DatabaseImpl : public Database {
   }
 
   ~DatabaseImpl() override {
+    for (auto& [name, c] : collections_) c->Close();
     collections_.clear();
     env_ = CollectionEnv();
     pool_.reset();
@@ -151,6 +152,7 @@ class DatabaseImpl : public Database {
     }
     // The catalog no longer names it; its files are garbage now (removed again at open if a
     // crash interrupts this). In-flight readers keep their shared_ptr and its open fd.
+    coll->Close();  // in-flight readers finish first; later calls are refused
     std::error_code ec;
     fs::remove_all(coll->dir(), ec);
     return Status::OK();
@@ -188,8 +190,9 @@ class DatabaseImpl : public Database {
   }
 
   DatabaseOptions options_;
-  std::unique_ptr<storage::MetadataStore> store_;
-  std::unique_ptr<ThreadPool> pool_;
+  // Shared with the collections: one still held by a caller after the database is gone keeps them.
+  std::shared_ptr<storage::MetadataStore> store_;
+  std::shared_ptr<ThreadPool> pool_;
   CollectionEnv env_;  // what every collection shares: store_, pool_, the job scheduler
   std::mutex ddl_mu_;  // serializes create/drop
   mutable std::shared_mutex mu_;

@@ -281,7 +281,7 @@ TEST(SpannTest, DeterministicBuildAndReopen) {
   ASSERT_TRUE(a->index && b->index);
   EXPECT_EQ(Slurp(a->dir.str() + "/idx/" + kSpannPostingFile),
             Slurp(b->dir.str() + "/idx/" + kSpannPostingFile));
-  EXPECT_EQ(a->index->meta().centroids->Serialize(), b->index->meta().centroids->Serialize());
+  EXPECT_EQ(a->index->navigation().Serialize(), b->index->navigation().Serialize());
   for (const auto& e : fs::directory_iterator(b->dir.str() + "/idx")) {
     EXPECT_EQ(e.path().extension(), e.path().extension() == ".tmp" ? "" : e.path().extension())
         << "spill file left behind: " << e.path();

@@ -21,6 +21,7 @@
 #include "src/spann/spann_index.h"
 #include "src/vectors/vector_source.h"
 #include "storage/vector_file.h"
+#include "vectord/collection.h"
 
 namespace vectord {
 namespace {
@@ -90,6 +91,7 @@ class Harness {
     ASSERT_TRUE(idx.ok()) << idx.status().ToString();
     index_ = std::move(idx).value();
     SpannUpdateParams p;
+    p.assign.rng_factor = SpannConfig().update_rng_factor;
     p.checkpoint_bytes = checkpoint_bytes;
     updater_ = std::make_unique<SpannUpdater>(index_.get(), p);
   }

@@ -39,6 +39,11 @@ struct SpannConfig {
   uint32_t merge_entries = 0;
   // After a split, rows of this many nearby lists are checked for reassignment (LIRE).
   uint32_t reassign_neighbors = 8;
+  // RNG rule factor of the updater's assignments (rows written after the build, reassigned
+  // rows). Centroids made by splits sit closer together than the build's k-means ones, so the
+  // build's 1.2 would prune replicas the build keeps: 1.35 keeps replicas per point near the
+  // build's (docs/spann.md "Living index").
+  float update_rng_factor = 1.35f;
   // A PQ code per indexed row kept in RAM for filtered searches (the planner's code scan,
   // docs/filters.md "Code scan"): "auto" builds them when a single-vector collection has a
   // payload index at build time, "on" always, "off" never. row_code_bytes: their size (rounded down
@@ -237,6 +242,10 @@ class Collection {
   // updates, row codes, summaries, checkpoints) or `timeout_ms` passes; true when idle. For tests,
   // benchmarks and tools that want a settled state (the HTTP API reports it as status green).
   virtual bool WaitIdle(uint64_t timeout_ms) const = 0;
+
+  // Checks the collection's SSD index against its points (checksums of every page read, every
+  // live point reachable, list sizes; `vectorctl check`). {"ok": bool, "problems": [...], ...}.
+  virtual Result<Json> Verify() const = 0;
 };
 
 // Collection::Search with the plan reported in *explain (when not null).

@@ -17,6 +17,9 @@ struct DatabaseOptions {
   unsigned search_threads = 0;
   // RocksDB block cache, bytes. Default 64 MiB.
   uint64_t block_cache_bytes = 64ull << 20;
+  // Background work (index builds and updates, codes, summaries, checkpoints). Off for offline
+  // tools that only read (vectorctl check): the collections stay as they were opened.
+  bool background_jobs = true;
 };
 
 class Database {

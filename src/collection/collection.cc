@@ -19,6 +19,7 @@
 #include "src/points/payload_edit.h"
 #include "src/search/query_planner.h"
 #include "src/search/vector_search.h"
+#include "src/spann/spann_check.h"
 #include "src/vectors/vector_codec.h"
 #include "src/vectors/vector_store.h"
 
@@ -30,8 +31,10 @@ CollectionImpl::CollectionImpl(std::string name, uint32_t cid, std::string dir,
       cid_(cid),
       dir_(std::move(dir)),
       config_(std::move(config)),
-      store_(env.store),
-      pool_(env.pool),
+      store_owner_(env.store),
+      pool_owner_(env.pool),
+      store_(env.store.get()),
+      pool_(env.pool.get()),
       jobs_(std::make_unique<JobSet>(env.jobs, name_)) {}
 
 Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(std::string name, uint32_t cid,
@@ -52,6 +55,16 @@ Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(std::string name, u
     IndexHost* host = c.get();
     c->index_ = std::make_unique<CollectionIndex>(host, c->config_, c->vectors_.get(), dir,
                                                   c->pool_, c->jobs_.get());
+  }
+  {
+    CollectionImpl* self = c.get();
+    c->checkpoint_job_ = c->jobs_->Add("points_checkpoint", JobPriority::kLow, [self](Job& j) {
+      Status st = self->points_->Checkpoint(self->mu_);
+      if (!st.ok()) {
+        std::cerr << "vectord: collection '" << self->name_
+                  << "': point store checkpoint failed: " << st.ToString() << "\n";
+      }
+    });
   }
   if (cc.multivector) {
     CollectionImpl* self = c.get();
@@ -96,43 +109,20 @@ Status CollectionImpl::Restore(const Json& catalog) {
   }
   VECTORD_RETURN_IF_ERROR(vectors_->LoadRam(ram_base));
 
-  live_bits_.assign((rows + 63) / 64, 0);
-  row_to_id_.assign(rows, PointId());
-  payloads_.assign(rows, Json());
-  std::vector<std::pair<PointId, InternalId>> lost;
-  VECTORD_RETURN_IF_ERROR(store_->ForEachMapping(cid_, [&](const PointId& id, InternalId row) {
-    if (row >= rows) {
-      lost.emplace_back(id, row);
-      return Status::OK();
-    }
-    id_to_row_.emplace_hint(id_to_row_.end(), id, row);
-    row_to_id_[row] = id;
-    live_bits_[row >> 6] |= uint64_t{1} << (row & 63);
-    live_.add(row);
-    return Status::OK();
-  }));
-  if (!lost.empty()) {
-    storage::MetaBatch b(cid_);
-    for (auto& [id, row] : lost) b.UnmapId(id, row);
-    b.SetRows(rows);
-    VECTORD_RETURN_IF_ERROR(store_->Commit(b, true));
-  }
-  VECTORD_RETURN_IF_ERROR(store_->ForEachPayload(cid_, [&](InternalId row, Json&& p) {
-    if (IsLive(row)) payloads_[row] = std::move(p);
-    return Status::OK();
-  }));
+  // Ids, payloads, the live set and payload indexes: the point store's checkpoint + oplog.
+  points::PointStoreOptions po;
+  po.dir = dir_ + "/points";
+  po.cid = cid_;
+  po.meta = store_;
+  po.available_rows = rows;
   const Json idx_list =
       catalog.is_object() ? catalog.value("payload_indexes", Json::array()) : Json::array();
   for (const auto& idx : idx_list) {
     auto type = ParsePayloadSchema(idx.value("type", ""));
     if (!type) return Status::Corruption("catalog entry has a bad payload index: " + idx.dump());
-    VECTORD_RETURN_IF_ERROR(indexes_.Create(idx.value("field", ""), *type, [&](const auto& emit) {
-      for (InternalId r : live_) {
-        if (!payloads_[r].is_null()) emit(r, payloads_[r]);
-      }
-    }));
+    po.indexes.emplace_back(idx.value("field", ""), *type);
   }
-  live_.runOptimize();
+  VECTORD_ASSIGN_OR_RETURN(points_, points::PointStore::Open(std::move(po)));
   if (index_) {
     index_->OnRowsWritten(rows);
     VECTORD_RETURN_IF_ERROR(index_->RestoreSideData());
@@ -146,7 +136,7 @@ Json CollectionImpl::CatalogJson() const {
   std::vector<float> center;
   {
     std::shared_lock l(mu_);
-    for (const auto& info : indexes_.List()) {
+    for (const auto& info : points_->IndexList()) {
       idx.push_back({{"field", info.field}, {"type", PayloadSchemaName(info.type)}});
     }
     if (index_) manifest = index_->Manifest();
@@ -180,25 +170,57 @@ void CollectionImpl::OnIndexInstalled(uint64_t rows) {
 
 std::vector<std::string> CollectionImpl::PayloadIndexFields() const {
   std::vector<std::string> fields;
-  for (const auto& info : indexes_.List()) fields.push_back(info.field);
+  for (const auto& info : points_->IndexList()) fields.push_back(info.field);
   return fields;
 }
 
 Status CollectionImpl::ReadPayloads(const std::vector<uint32_t>& rows,
                                     std::vector<Json>* out) const {
-  out->resize(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    (*out)[i] = rows[i] < payloads_.size() ? payloads_[rows[i]] : Json();
-  }
+  VECTORD_ASSIGN_OR_RETURN(*out, points_->Payloads(rows));
   return Status::OK();
 }
 
 void CollectionImpl::MaybeStartWork() {
+  if (closed_) return;
   if (config_.multivector) MaybeTrainFdePq();
   if (index_) index_->MaybeStartWork();
+  bool due;
+  {
+    std::shared_lock l(mu_);
+    due = points_->CheckpointDue();
+  }
+  if (due) checkpoint_job_->Request();
 }
 
 bool CollectionImpl::WaitIdle(uint64_t timeout_ms) const { return jobs_->WaitIdle(timeout_ms); }
+
+Result<Json> CollectionImpl::Verify() const {
+  std::shared_lock l(mu_);
+  if (closed_) return Closed();
+  Json out{{"collection", name_}, {"points", points_->live_count()}};
+  if (!index_ || !index_->has_index()) {
+    out["ok"] = true;
+    out["index"] = nullptr;
+    return out;
+  }
+  VECTORD_ASSIGN_OR_RETURN(SpannCheckReport r, CheckSpannIndex(*index_->index(), points_->live()));
+  out["ok"] = r.ok();
+  out["index"] = {
+      {"lists", r.lists},
+      {"pages", r.pages},
+      {"entries", r.entries},
+      {"valid_entries", r.valid_entries},
+      {"stale_entries", r.stale_entries},
+      {"deleted_entries", r.dead_entries},
+      {"points_in_index", r.live_rows},
+      {"unreachable_points", r.unreachable},
+      {"replicas_per_point",
+       r.live_rows ? static_cast<double>(r.valid_entries) / static_cast<double>(r.live_rows) : 0.0},
+      {"largest_list", r.max_list_entries},
+      {"delta_points", vectors_->rows() - index_->durable_rows()}};
+  out["problems"] = r.problems;
+  return out;
+}
 
 uint64_t CollectionImpl::SummaryDirtyRows() const {
   std::shared_lock l(mu_);
@@ -213,15 +235,39 @@ void CollectionImpl::MarkDropped() {
 }
 
 Status CollectionImpl::CheckWritable() const {
+  if (closed_) return Closed();
   if (dropped_) return Status::NotFound("collection '" + name_ + "' was deleted");
   return Status::OK();
+}
+
+Status CollectionImpl::Closed() const {
+  if (dropped_) return Status::NotFound("collection '" + name_ + "' was deleted");
+  return Status::FailedPrecondition("collection '" + name_ + "': its database is closed");
+}
+
+void CollectionImpl::Close() {
+  if (index_) index_->Cancel();
+  jobs_->Cancel();
+  jobs_->WaitIdle();
+  std::lock_guard<std::mutex> wl(write_mu_);
+  std::unique_lock l(mu_);
+  closed_ = true;
+  // What holds the metadata store (read views) goes now, so that the database can close it; the
+  // object itself may live on in a caller's hands, refusing every call.
+  points_.reset();
+  store_owner_.reset();
 }
 
 CollectionInfo CollectionImpl::Info() const {
   CollectionInfo info;
   info.config = config_;
   std::shared_lock l(mu_);
-  info.points_count = id_to_row_.size();
+  if (closed_) {
+    info.status = "red";
+    info.index_error = Closed().message();
+    return info;
+  }
+  info.points_count = points_->live_count();
   if (index_) {
     index_->FillInfo(&info);
     index_->FillMemory(&info.memory);
@@ -229,10 +275,17 @@ CollectionInfo CollectionImpl::Info() const {
   info.memory.emplace_back("vectors_ram", vectors_->ram_bytes());
   // Points inside the SSD index (exact search needs none: 0 without an index).
   const uint64_t indexed = index_ && index_->has_index() ? index_->durable_rows() : 0;
-  info.indexed_vectors_count = indexed == 0 ? 0 : live_.rank(static_cast<uint32_t>(indexed - 1));
-  for (const auto& i : indexes_.List()) {
+  info.indexed_vectors_count =
+      indexed == 0 ? 0 : points_->live().rank(static_cast<uint32_t>(indexed - 1));
+  for (const auto& i : points_->IndexList()) {
     info.payload_schema.emplace_back(i.field, i.type);
     info.payload_schema_points.emplace_back(i.field, i.points);
+  }
+  const points::PointStoreMemory pm = points_->MemoryBytes();
+  info.memory.emplace_back("points_live_set", pm.live_set);
+  info.memory.emplace_back("points_row_ids", pm.row_ids);
+  for (const auto& [field, bytes] : pm.payload_indexes) {
+    info.memory.emplace_back("payload_index:" + field, bytes);
   }
   return info;
 }
@@ -240,8 +293,8 @@ CollectionInfo CollectionImpl::Info() const {
 SearchSources CollectionImpl::Sources() const {
   SearchSources s;
   s.vectors = vectors_.get();
-  s.live = &live_;
-  s.live_bits = live_bits_.data();
+  s.live = &points_->live();
+  s.live_bits = points_->live_bits();
   if (index_) index_->FillSources(&s);
   return s;
 }
@@ -320,6 +373,11 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   if (keep.empty()) return ++op_seq_;
   const uint64_t first = vectors_->file_rows();
+  if (first != points_->rows()) {
+    return Status::Internal("collection '" + name_ + "': the vector file holds " +
+                            std::to_string(first) + " rows, the point store " +
+                            std::to_string(points_->rows()));
+  }
   if (first + keep.size() >= kInvalidInternalId) {
     return Status::FailedPrecondition("collection '" + name_ + "' is full (2^32 rows)");
   }
@@ -353,26 +411,26 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
     cat["muvera_center"] = mb.center;
     batch.PutCollectionConfig(cat.dump());
   }
-  std::vector<InternalId> old_rows(keep.size(), kInvalidInternalId);
+  // Ids and payloads: the point store's records join the same batch (it replaces the points that
+  // existed and records the row count).
+  std::vector<PointId> ids(keep.size());
+  std::vector<Json> payloads(keep.size());
+  for (size_t j = 0; j < keep.size(); ++j) {
+    ids[j] = points[keep[j]].id;
+    payloads[j] = std::move(points[keep[j]].payload);
+  }
+  points::PointStore::Write pw;
   {
     std::shared_lock l(mu_);
-    for (size_t j = 0; j < keep.size(); ++j) {
-      const PointStruct& p = points[keep[j]];
-      const InternalId row = static_cast<InternalId>(first + j);
-      auto it = id_to_row_.find(p.id);
-      if (it != id_to_row_.end()) {
-        old_rows[j] = it->second;
-        batch.UnmapRow(it->second);
-        batch.Tombstone(it->second);
-        batch.DeletePayload(it->second);
-      }
-      batch.MapId(p.id, row);
-      batch.PutPayload(row, p.payload);
-    }
+    auto prepared = points_->PrepareUpsert(ids, std::move(payloads), &batch);
+    if (!prepared.ok()) return undo(prepared.status());
+    pw = std::move(prepared).value();
   }
-  batch.SetRows(first + keep.size());
   Status s = store_->Commit(batch, SyncOn(wait));
-  if (!s.ok()) return undo(s);
+  if (!s.ok()) {
+    points_->Abort(std::move(pw));
+    return undo(s);
+  }
 
   // Durable: apply to the in-RAM state.
   std::unique_lock l(mu_);
@@ -388,34 +446,10 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
       muvera_center_ = std::move(mb.center);
     }
   }
-  live_bits_.resize((rows + 63) / 64, 0);
-  row_to_id_.resize(rows);
-  payloads_.resize(rows);
-  for (size_t j = 0; j < keep.size(); ++j) {
-    PointStruct& p = points[keep[j]];
-    const InternalId row = static_cast<InternalId>(first + j);
-    if (old_rows[j] != kInvalidInternalId) {
-      const InternalId old = old_rows[j];
-      live_bits_[old >> 6] &= ~(uint64_t{1} << (old & 63));
-      live_.remove(old);
-      if (!payloads_[old].is_null()) indexes_.Erase(old, payloads_[old]);
-      payloads_[old] = Json();
-    }
-    live_bits_[row >> 6] |= uint64_t{1} << (row & 63);
-    live_.add(row);
-    id_to_row_[p.id] = row;
-    row_to_id_[row] = p.id;
-    if (p.payload.is_object() && !p.payload.empty()) {
-      indexes_.Insert(row, p.payload);
-      payloads_[row] = std::move(p.payload);
-    }
-  }
+  const std::vector<InternalId> replaced = pw.rows();
+  points_->Apply(std::move(pw));
   if (index_) {
     index_->OnRowsWritten(rows);
-    std::vector<InternalId> replaced;
-    for (InternalId r : old_rows) {
-      if (r != kInvalidInternalId) replaced.push_back(r);
-    }
     if (!replaced.empty()) index_->OnRowsDeleted(replaced);
   }
   l.unlock();
@@ -423,32 +457,17 @@ Result<uint64_t> CollectionImpl::Upsert(std::vector<PointStruct> points, bool wa
   return ++op_seq_;
 }
 
-Roaring CollectionImpl::SelectRows(const Filter& filter) const {
-  index::FilterContext ctx;
-  ctx.payload = [this](InternalId r) -> const Json* {
-    return payloads_[r].is_null() ? nullptr : &payloads_[r];
-  };
-  ctx.point_id = [this](InternalId r) { return row_to_id_[r]; };
-  ctx.lookup = [this](const PointId& id) -> std::optional<InternalId> {
-    auto it = id_to_row_.find(id);
-    if (it == id_to_row_.end()) return std::nullopt;
-    return it->second;
-  };
-  ctx.indexes = &indexes_;
-  return index::Select(&filter, live_, ctx);
-}
-
 Result<std::vector<InternalId>> CollectionImpl::ResolveRows(const PointSelector& sel) const {
   std::vector<InternalId> rows;
   if (sel.filter) {
-    Roaring r = SelectRows(*sel.filter);
+    VECTORD_ASSIGN_OR_RETURN(Roaring r, points_->Select(*sel.filter));
     rows.resize(r.cardinality());
     r.toUint32Array(rows.data());
     return rows;
   }
-  for (const auto& id : sel.ids) {
-    auto it = id_to_row_.find(id);
-    if (it != id_to_row_.end()) rows.push_back(it->second);
+  VECTORD_ASSIGN_OR_RETURN(std::vector<InternalId> found, points_->RowsOf(sel.ids));
+  for (InternalId r : found) {
+    if (r != kInvalidInternalId) rows.push_back(r);
   }
   std::sort(rows.begin(), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
@@ -460,46 +479,43 @@ Result<uint64_t> CollectionImpl::Delete(const PointSelector& sel, bool wait) {
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   std::vector<InternalId> rows;
   storage::MetaBatch batch(cid_);
+  points::PointStore::Write pw;
   {
     std::shared_lock l(mu_);
     VECTORD_ASSIGN_OR_RETURN(rows, ResolveRows(sel));
-    for (InternalId r : rows) {
-      batch.UnmapId(row_to_id_[r], r);
-      batch.Tombstone(r);
-      batch.DeletePayload(r);
-    }
+    if (rows.empty()) return ++op_seq_;
+    VECTORD_ASSIGN_OR_RETURN(pw, points_->PrepareDelete(rows, &batch));
   }
-  if (rows.empty()) return ++op_seq_;
-  VECTORD_RETURN_IF_ERROR(store_->Commit(batch, SyncOn(wait)));
+  Status s = store_->Commit(batch, SyncOn(wait));
+  if (!s.ok()) {
+    points_->Abort(std::move(pw));
+    return s;
+  }
   std::unique_lock l(mu_);
-  for (InternalId r : rows) {
-    id_to_row_.erase(row_to_id_[r]);
-    live_bits_[r >> 6] &= ~(uint64_t{1} << (r & 63));
-    live_.remove(r);
-    if (!payloads_[r].is_null()) indexes_.Erase(r, payloads_[r]);
-    payloads_[r] = Json();
-  }
+  points_->Apply(std::move(pw));
   if (index_) index_->OnRowsDeleted(rows);
   return ++op_seq_;
 }
 
 Result<uint64_t> CollectionImpl::CommitPayloads(const std::vector<InternalId>& rows,
-                                                std::vector<Json> new_payloads, bool wait) {
-  storage::MetaBatch batch(cid_);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (new_payloads[i].is_object() && new_payloads[i].empty()) new_payloads[i] = Json();
-    batch.PutPayload(rows[i], new_payloads[i]);
-  }
+                                                std::vector<Json> new_payloads, bool wait,
+                                                std::vector<Json>* old) {
+  if (rows.empty()) return ++op_seq_;
   if (index_) VECTORD_RETURN_IF_ERROR(index_->BeforePayloadCommit(rows, SyncOn(wait)));
-  if (!rows.empty()) VECTORD_RETURN_IF_ERROR(store_->Commit(batch, SyncOn(wait)));
-  std::unique_lock l(mu_);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const InternalId r = rows[i];
-    if (!IsLive(r)) continue;  // cannot happen: writers are serialized
-    if (!payloads_[r].is_null()) indexes_.Erase(r, payloads_[r]);
-    payloads_[r] = std::move(new_payloads[i]);
-    if (!payloads_[r].is_null()) indexes_.Insert(r, payloads_[r]);
+  storage::MetaBatch batch(cid_);
+  points::PointStore::Write pw;
+  {
+    std::shared_lock l(mu_);
+    VECTORD_ASSIGN_OR_RETURN(pw,
+                             points_->PreparePayloads(rows, std::move(new_payloads), &batch, old));
   }
+  Status s = store_->Commit(batch, SyncOn(wait));
+  if (!s.ok()) {
+    points_->Abort(std::move(pw));
+    return s;
+  }
+  std::unique_lock l(mu_);
+  points_->Apply(std::move(pw));
   if (index_) index_->AfterPayloadApply(rows);
   l.unlock();
   MaybeStartWork();
@@ -522,13 +538,14 @@ Result<uint64_t> CollectionImpl::SetPayload(const PointSelector& sel, const Json
   std::lock_guard<std::mutex> wl(write_mu_);
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   std::vector<InternalId> rows;
-  std::vector<Json> updated;
+  std::vector<Json> updated, old;
   {
     std::shared_lock l(mu_);
     VECTORD_ASSIGN_OR_RETURN(rows, ResolveRows(sel));
-    for (InternalId r : rows) updated.push_back(MergePayload(payloads_[r], payload, key));
+    VECTORD_ASSIGN_OR_RETURN(old, points_->Payloads(rows));
+    for (size_t i = 0; i < rows.size(); ++i) updated.push_back(MergePayload(old[i], payload, key));
   }
-  return CommitPayloads(rows, std::move(updated), wait);
+  return CommitPayloads(rows, std::move(updated), wait, &old);
 }
 
 Result<uint64_t> CollectionImpl::OverwritePayload(const PointSelector& sel, const Json& payload,
@@ -550,13 +567,14 @@ Result<uint64_t> CollectionImpl::DeletePayloadKeys(const PointSelector& sel,
   std::lock_guard<std::mutex> wl(write_mu_);
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   std::vector<InternalId> rows;
-  std::vector<Json> updated;
+  std::vector<Json> updated, old;
   {
     std::shared_lock l(mu_);
     VECTORD_ASSIGN_OR_RETURN(rows, ResolveRows(sel));
-    for (InternalId r : rows) updated.push_back(EraseKeys(payloads_[r], keys));
+    VECTORD_ASSIGN_OR_RETURN(old, points_->Payloads(rows));
+    for (size_t i = 0; i < rows.size(); ++i) updated.push_back(EraseKeys(old[i], keys));
   }
-  return CommitPayloads(rows, std::move(updated), wait);
+  return CommitPayloads(rows, std::move(updated), wait, &old);
 }
 
 Result<uint64_t> CollectionImpl::ClearPayload(const PointSelector& sel, bool wait) {
@@ -573,16 +591,31 @@ Result<uint64_t> CollectionImpl::ClearPayload(const PointSelector& sel, bool wai
 Result<std::vector<Record>> CollectionImpl::Retrieve(const std::vector<PointId>& ids,
                                                      bool with_payload, bool with_vector) const {
   std::vector<Record> out;
+  std::vector<PointId> unique;
   std::set<PointId> seen;
-  std::shared_lock l(mu_);
   for (const auto& id : ids) {
-    auto it = id_to_row_.find(id);
-    if (it == id_to_row_.end() || !seen.insert(id).second) continue;
+    if (seen.insert(id).second) unique.push_back(id);
+  }
+  std::shared_lock l(mu_);
+  if (closed_) return Closed();
+  VECTORD_ASSIGN_OR_RETURN(std::vector<InternalId> rows, points_->RowsOf(unique));
+  std::vector<InternalId> found;
+  for (size_t i = 0; i < unique.size(); ++i) {
+    if (rows[i] != kInvalidInternalId) found.push_back(rows[i]);
+  }
+  std::vector<Json> payloads;
+  if (with_payload) {
+    VECTORD_ASSIGN_OR_RETURN(payloads, points_->Payloads(found));
+  }
+  size_t f = 0;
+  for (size_t i = 0; i < unique.size(); ++i) {
+    if (rows[i] == kInvalidInternalId) continue;
     Record r;
-    r.id = id;
-    if (with_payload) r.payload = ProjectPayload(payloads_[it->second], {}, {});
-    if (with_vector) VECTORD_RETURN_IF_ERROR(FillVector(it->second, &r.vector, &r.vector_count));
+    r.id = unique[i];
+    if (with_payload) r.payload = ProjectPayload(payloads[f], {}, {});
+    if (with_vector) VECTORD_RETURN_IF_ERROR(FillVector(rows[i], &r.vector, &r.vector_count));
     out.push_back(std::move(r));
+    ++f;
   }
   return out;
 }
@@ -631,19 +664,20 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
   std::vector<ScoredPoint> out;
   if (req.limit == 0) return out;
   std::shared_lock l(mu_);
+  if (closed_) return Closed();
   using SteadyClock = std::chrono::steady_clock;
   const auto t0 = SteadyClock::now();
   std::optional<Roaring> allowed;
   if (req.filter) {
-    allowed = SelectRows(*req.filter);
+    VECTORD_ASSIGN_OR_RETURN(allowed, points_->Select(*req.filter));
     ex->filtered = true;
     ex->count_source =
-        FilterNeedsPayloadScan(*req.filter, indexes_) ? "payload_scan" : "payload_index";
+        FilterNeedsPayloadScan(*req.filter, points_->indexes()) ? "payload_scan" : "payload_index";
   }
   const auto t1 = SteadyClock::now();
   ex->us_select = std::chrono::duration<double, std::micro>(t1 - t0).count();
   const Roaring* allowed_ptr = allowed ? &*allowed : nullptr;
-  const uint64_t live = live_.cardinality();
+  const uint64_t live = points_->live_count();
   ex->matches = allowed ? allowed->cardinality() : live;
   ex->selectivity = live > 0 ? static_cast<double>(ex->matches) / static_cast<double>(live) : 0;
   std::vector<index::Neighbor> hits;
@@ -656,20 +690,32 @@ Result<std::vector<ScoredPoint>> CollectionImpl::Search(const SearchRequest& req
   ex->us_search = std::chrono::duration<double, std::micro>(SteadyClock::now() - t1).count();
   // Chamfer is a similarity; single vectors follow their distance.
   const bool lower_better = !config_.multivector && LowerIsBetter(vectors_->metric());
+  std::vector<InternalId> rows;
   for (size_t i = req.offset; i < hits.size(); ++i) {
     const auto& h = hits[i];
     if (req.score_threshold &&
         (lower_better ? h.score > *req.score_threshold : h.score < *req.score_threshold)) {
       break;
     }
+    rows.push_back(h.row);
+  }
+  // Ids and payloads of the results only, in one batch each.
+  VECTORD_ASSIGN_OR_RETURN(std::vector<PointId> ids, points_->IdsOf(rows));
+  std::vector<Json> payloads;
+  if (req.with_payload) {
+    VECTORD_ASSIGN_OR_RETURN(payloads, points_->Payloads(rows));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
     ScoredPoint sp;
-    sp.id = row_to_id_[h.row];
-    sp.version = h.row;
-    sp.score = h.score;
+    sp.id = ids[i];
+    sp.version = rows[i];
+    sp.score = hits[req.offset + i].score;
     if (req.with_payload) {
-      sp.payload = ProjectPayload(payloads_[h.row], req.payload_include, req.payload_exclude);
+      sp.payload = ProjectPayload(payloads[i], req.payload_include, req.payload_exclude);
     }
-    if (req.with_vector) VECTORD_RETURN_IF_ERROR(FillVector(h.row, &sp.vector, &sp.vector_count));
+    if (req.with_vector) {
+      VECTORD_RETURN_IF_ERROR(FillVector(rows[i], &sp.vector, &sp.vector_count));
+    }
     out.push_back(std::move(sp));
   }
   return out;
@@ -693,23 +739,27 @@ Result<std::vector<std::vector<ScoredPoint>>> CollectionImpl::SearchBatch(
 Result<ScrollResult> CollectionImpl::Scroll(const ScrollRequest& req) const {
   ScrollResult out;
   std::shared_lock l(mu_);
-  auto it = req.offset ? id_to_row_.lower_bound(*req.offset) : id_to_row_.begin();
+  if (closed_) return Closed();
   std::optional<Roaring> allowed;
-  if (req.filter) allowed = SelectRows(*req.filter);
-  for (; it != id_to_row_.end(); ++it) {
-    if (allowed && !allowed->contains(it->second)) continue;
-    if (out.points.size() == req.limit) {
-      out.next_page_offset = it->first;
-      break;
-    }
+  if (req.filter) {
+    VECTORD_ASSIGN_OR_RETURN(allowed, points_->Select(*req.filter));
+  }
+  VECTORD_ASSIGN_OR_RETURN(points::PointStore::ScrollPage page,
+                           points_->Scroll(req.offset, allowed ? &*allowed : nullptr, req.limit));
+  out.next_page_offset = page.next;
+  std::vector<InternalId> rows;
+  for (const auto& [id, row] : page.points) rows.push_back(row);
+  std::vector<Json> payloads;
+  if (req.with_payload) {
+    VECTORD_ASSIGN_OR_RETURN(payloads, points_->Payloads(rows));
+  }
+  for (size_t i = 0; i < page.points.size(); ++i) {
     Record r;
-    r.id = it->first;
+    r.id = page.points[i].first;
     if (req.with_payload) {
-      r.payload = ProjectPayload(payloads_[it->second], req.payload_include, req.payload_exclude);
+      r.payload = ProjectPayload(payloads[i], req.payload_include, req.payload_exclude);
     }
-    if (req.with_vector) {
-      VECTORD_RETURN_IF_ERROR(FillVector(it->second, &r.vector, &r.vector_count));
-    }
+    if (req.with_vector) VECTORD_RETURN_IF_ERROR(FillVector(rows[i], &r.vector, &r.vector_count));
     out.points.push_back(std::move(r));
   }
   return out;
@@ -717,8 +767,10 @@ Result<ScrollResult> CollectionImpl::Scroll(const ScrollRequest& req) const {
 
 Result<uint64_t> CollectionImpl::Count(const FilterPtr& filter) const {
   std::shared_lock l(mu_);
-  if (!filter) return uint64_t{id_to_row_.size()};
-  return SelectRows(*filter).cardinality();
+  if (closed_) return Closed();
+  if (!filter) return points_->live_count();
+  VECTORD_ASSIGN_OR_RETURN(Roaring r, points_->Select(*filter));
+  return r.cardinality();
 }
 
 Result<uint64_t> CollectionImpl::CreatePayloadIndex(const std::string& field,
@@ -726,26 +778,27 @@ Result<uint64_t> CollectionImpl::CreatePayloadIndex(const std::string& field,
   std::lock_guard<std::mutex> wl(write_mu_);
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   {
-    // Building reads payloads only; writers are excluded by write_mu_, readers may go on...
-    // but the index set itself is read by searches, so build under the exclusive lock.
-    std::unique_lock l(mu_);
-    if (const auto* existing = indexes_.Get(field)) {
+    std::shared_lock l(mu_);
+    if (const auto* existing = points_->indexes().Get(field)) {
       if (existing->type() == type) return ++op_seq_;
-      indexes_.Drop(field);
     }
-    VECTORD_RETURN_IF_ERROR(indexes_.Create(field, type, [&](const auto& emit) {
-      for (InternalId r : live_) {
-        if (!payloads_[r].is_null()) emit(r, payloads_[r]);
-      }
-    }));
   }
+  // Built aside from one scan of the payloads (writers wait on write_mu_, readers go on), made
+  // durable in the catalog, then installed.
+  VECTORD_ASSIGN_OR_RETURN(std::unique_ptr<index::FieldIndex> built,
+                           points_->BuildIndex(field, type));
+  Json catalog = CatalogJson();
+  Json& list = catalog["payload_indexes"];
+  for (auto it = list.begin(); it != list.end();) {
+    it = it->value("field", "") == field ? list.erase(it) : it + 1;
+  }
+  list.push_back({{"field", field}, {"type", PayloadSchemaName(type)}});
   storage::MetaBatch batch(cid_);
-  batch.PutCollectionConfig(CatalogJson().dump());
-  Status s = store_->Commit(batch, true);
-  if (!s.ok()) {
+  batch.PutCollectionConfig(catalog.dump());
+  VECTORD_RETURN_IF_ERROR(store_->Commit(batch, true));
+  {
     std::unique_lock l(mu_);
-    indexes_.Drop(field);
-    return s;
+    points_->InstallIndex(std::move(built));
   }
   MaybeStartWork();  // a first payload index on an indexed collection wants row codes
   return ++op_seq_;
@@ -756,7 +809,7 @@ Result<uint64_t> CollectionImpl::DeletePayloadIndex(const std::string& field, bo
   VECTORD_RETURN_IF_ERROR(CheckWritable());
   {
     std::unique_lock l(mu_);
-    if (!indexes_.Drop(field)) {
+    if (!points_->DropIndex(field)) {
       return Status::NotFound("collection '" + name_ + "' has no payload index on '" + field + "'");
     }
   }

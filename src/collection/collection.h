@@ -24,6 +24,7 @@
 #include "index/flat_search.h"
 #include "index/payload_index.h"
 #include "src/jobs/job_scheduler.h"
+#include "src/points/point_store.h"
 #include "src/spann/collection_index.h"
 #include "src/vectors/row_buffer.h"
 #include "storage/metadata_store.h"
@@ -43,9 +44,10 @@ class VectorStore;
 struct SearchSources;
 
 // What a collection shares with the others of its database.
+// Shared ownership: a collection a caller still holds keeps them alive after the database is gone.
 struct CollectionEnv {
-  storage::MetadataStore* store = nullptr;
-  ThreadPool* pool = nullptr;  // search threads (batch search, encoding)
+  std::shared_ptr<storage::MetadataStore> store;
+  std::shared_ptr<ThreadPool> pool;  // search threads (batch search, encoding)
   std::shared_ptr<JobScheduler> jobs;
 };
 
@@ -68,6 +70,9 @@ class CollectionImpl : public Collection, private IndexHost {
   // Stops all further writes and background work (the collection is being dropped). Waits for
   // the writer in flight.
   void MarkDropped();
+  // The database is closing: background work stops, the parts that hold the metadata store go,
+  // and every later call fails with FailedPrecondition.
+  void Close();
   // The catalog entry (config, payload indexes, index manifest, MUVERA centre).
   Json CatalogJson() const;
 
@@ -95,6 +100,7 @@ class CollectionImpl : public Collection, private IndexHost {
                                       bool wait) override;
   Result<uint64_t> DeletePayloadIndex(const std::string& field, bool wait) override;
   bool WaitIdle(uint64_t timeout_ms) const override;
+  Result<Json> Verify() const override;
 
   // Tests and benchmarks: RAM held by the 8-bit token copy (0 without one); rows whose payload
   // changed since the list summaries were built.
@@ -116,8 +122,8 @@ class CollectionImpl : public Collection, private IndexHost {
   void OnIndexInstalled(uint64_t rows) override;
   std::vector<std::string> PayloadIndexFields() const override;
   Status ReadPayloads(const std::vector<uint32_t>& rows, std::vector<Json>* out) const override;
-  uint64_t LivePoints() const override { return id_to_row_.size(); }
-  Roaring LiveRows() const override { return live_; }
+  uint64_t LivePoints() const override { return points_->live_count(); }
+  Roaring LiveRows() const override { return points_->live(); }
   void OnRowsAssigned(uint64_t rows) override;
 
   // The parts a single-vector search reads (mu_ held).
@@ -187,28 +193,29 @@ class CollectionImpl : public Collection, private IndexHost {
                                                    const std::vector<uint32_t>& rows, size_t k,
                                                    uint64_t* pages) const;
 
-  // Points (ids, payloads, live set, payload indexes). Needs mu_ held.
-  bool IsLive(InternalId row) const {
-    return row < live_bits_.size() * 64 && (live_bits_[row >> 6] >> (row & 63) & 1);
-  }
   // Rows a selector names that exist now (needs mu_ held, shared).
   Result<std::vector<InternalId>> ResolveRows(const PointSelector& sel) const;
-  Roaring SelectRows(const Filter& filter) const;  // needs mu_ held (shared)
-  // Applies payload changes: new_payloads[i] replaces rows[i]'s payload. write_mu_ held.
+  // Applies payload changes: new_payloads[i] replaces rows[i]'s payload (`old`: their current
+  // payloads when read already). write_mu_ held.
   Result<uint64_t> CommitPayloads(const std::vector<InternalId>& rows,
-                                  std::vector<Json> new_payloads, bool wait);
+                                  std::vector<Json> new_payloads, bool wait,
+                                  std::vector<Json>* old = nullptr);
   Status CheckWritable() const;  // write_mu_ held
+  Status Closed() const;
   bool SyncOn(bool wait) const { return wait && config_.fsync; }
 
   const std::string name_;
   const uint32_t cid_;
   const std::string dir_;
   const CollectionConfig config_;
+  std::shared_ptr<storage::MetadataStore> store_owner_;  // released by Close()
+  const std::shared_ptr<ThreadPool> pool_owner_;
   storage::MetadataStore* const store_;
   ThreadPool* const pool_;
 
   std::mutex write_mu_;
   bool dropped_ = false;  // guarded by write_mu_
+  bool closed_ = false;   // guarded by write_mu_ and mu_ (set holding both)
   uint64_t op_seq_ = 0;   // guarded by write_mu_
   mutable std::shared_mutex mu_;
 
@@ -221,13 +228,10 @@ class CollectionImpl : public Collection, private IndexHost {
   // The SPANN index part (null without spann_config).
   std::unique_ptr<CollectionIndex> index_;
 
-  // Points, guarded by mu_.
-  std::vector<uint64_t> live_bits_;
-  Roaring live_;
-  std::map<PointId, InternalId> id_to_row_;  // ordered: scroll
-  std::vector<PointId> row_to_id_;
-  std::vector<Json> payloads_;  // per row, null = none
-  index::PayloadIndexSet indexes_;
+  // Ids, payloads, the live set and payload indexes (src/points/point_store.h); its RAM state is
+  // guarded by mu_, its writes by write_mu_.
+  std::unique_ptr<points::PointStore> points_;
+  Job* checkpoint_job_ = nullptr;  // the point store's checkpoints
 
   // Multi-vector collections: token sets on disk (appends under write_mu_, reads thread-safe),
   // each row's span (guarded by mu_), the FDE encoder and its SimHash centre (set once, then

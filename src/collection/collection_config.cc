@@ -25,6 +25,7 @@ Json SpannConfigToJson(const SpannConfig& c) {
               {"split_entries", c.split_entries},
               {"merge_entries", c.merge_entries},
               {"reassign_neighbors", c.reassign_neighbors},
+              {"update_rng_factor", c.update_rng_factor},
               {"row_codes", c.row_codes},
               {"row_code_bytes", c.row_code_bytes},
               {"nprobe", c.nprobe},
@@ -83,6 +84,8 @@ Result<SpannConfig> ParseSpannConfig(const Json& j) {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1u << 20, &c.merge_entries));
     } else if (k == "reassign_neighbors") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1024, &c.reassign_neighbors));
+    } else if (k == "update_rng_factor") {
+      VECTORD_RETURN_IF_ERROR(float_field(k, v, 0, 10, &c.update_rng_factor));
     } else if (k == "row_codes") {
       if (!v.is_string() || (v != "auto" && v != "on" && v != "off")) {
         return Status::InvalidArgument(

@@ -9,7 +9,7 @@ namespace vectord {
 void Job::Request() {
   JobScheduler* s = owner_->scheduler_.get();
   std::lock_guard<std::mutex> l(s->mu_);
-  if (owner_->cancelled_) return;
+  if (owner_->cancelled_ || s->threads_.empty()) return;
   if (running_) {
     again_ = true;
     return;
@@ -98,7 +98,7 @@ std::vector<JobStatus> JobSet::Status() const {
 }
 
 JobScheduler::JobScheduler(unsigned threads) {
-  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { Loop(); });
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
 JobScheduler::~JobScheduler() {

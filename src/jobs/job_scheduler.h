@@ -100,7 +100,8 @@ class JobSet {
 
 class JobScheduler {
  public:
-  // `threads` background threads (at least 1).
+  // `threads` background threads; 0 = none: runs are never started (Request does nothing), for
+  // offline tools.
   explicit JobScheduler(unsigned threads);
   ~JobScheduler();
   JobScheduler(const JobScheduler&) = delete;

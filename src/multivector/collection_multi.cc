@@ -378,7 +378,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     // Exact Chamfer over every live (matching) point.
     ex->multivector = "exact";
     ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
-    const Roaring& r = allowed_ptr ? *allowed_ptr : live_;
+    const Roaring& r = allowed_ptr ? *allowed_ptr : points_->live();
     rows.resize(r.cardinality());
     r.toUint32Array(rows.data());
   } else {
@@ -603,9 +603,10 @@ std::vector<uint32_t> CollectionImpl::FdePqCandidates(const float* fq, uint32_t 
       sc.emplace_back(acc[*it], *it);
     }
   } else {
-    sc.reserve(live_.cardinality());
-    for (size_t w = 0; w < live_bits_.size(); ++w) {
-      for (uint64_t b = live_bits_[w]; b != 0; b &= b - 1) {
+    sc.reserve(points_->live_count());
+    const uint64_t* bits = points_->live_bits();
+    for (size_t w = 0; w < (points_->rows() + 63) / 64; ++w) {
+      for (uint64_t b = bits[w]; b != 0; b &= b - 1) {
         const uint32_t r =
             static_cast<uint32_t>(w * 64 + static_cast<uint64_t>(__builtin_ctzll(b)));
         sc.emplace_back(acc[r], r);

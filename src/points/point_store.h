@@ -164,6 +164,8 @@ class PointStore {
       return *this;
     }
     InternalId first_row() const { return first_; }  // upserts: rows first_row() + i
+    // Upsert: the rows of the points it replaces; delete / payloads: the rows it changes.
+    const std::vector<InternalId>& rows() const { return rows_; }
     uint64_t seq() const { return seq_; }
 
    private:

@@ -74,7 +74,7 @@ void CollectionIndex::StartUpdater() {
   SpannUpdateParams p;
   p.assign.max_replicas = sc.max_replicas;
   p.assign.closure_eps = sc.closure_eps;
-  p.assign.rng_factor = sc.rng_factor;
+  p.assign.rng_factor = sc.update_rng_factor;
   p.split_entries = sc.split_entries;
   p.merge_entries = sc.merge_entries;
   p.reassign_neighbors = sc.reassign_neighbors;

@@ -102,7 +102,8 @@ struct SpannUpdater::Work {
   std::vector<storage::PostingListInfo> freed;  // old extents, free once the edit is durable
   std::unordered_set<uint32_t> written, removed;
   Roaring sweep;  // lists the sweep checks in this cycle
-  std::vector<uint32_t> next_reassign, next_merge;
+  std::vector<std::pair<uint32_t, uint32_t>> next_reassign;  // (row, the list it was seen in)
+  std::vector<uint32_t> next_merge;
   std::vector<uint32_t> freed_ids;  // list ids removed in this cycle
   CycleStats stats;
 
@@ -428,7 +429,7 @@ Status SpannUpdater::SplitList(Work* w, uint32_t list, ListContent c) {
     for (size_t i = 0; i < half[h].entries.size(); ++i) {
       const float* xi = half[h].x.data() + i * dim_;
       if (L2(xi, cs[h]->data(), dim_) > L2(xi, old.data(), dim_)) {
-        w->next_reassign.push_back(half[h].entries[i].row);
+        w->next_reassign.push_back({half[h].entries[i].row, ids[h]});
       }
     }
   }
@@ -476,7 +477,7 @@ Status SpannUpdater::CheckNeighbours(Work* w, uint32_t old_list, const float* ol
       const float d_own = L2(xe, own.data(), dim_);
       for (const auto& c : nc) {
         if (L2(xe, c.data(), dim_) < d_own) {
-          w->next_reassign.push_back(content[i].entries[e].row);
+          w->next_reassign.push_back({content[i].entries[e].row, neigh[i]});
           break;
         }
       }
@@ -554,31 +555,44 @@ Status SpannUpdater::ProcessMerges(Work* w) {
 }
 
 Status SpannUpdater::ProcessReassignments(Work* w) {
-  // Rows LIRE flagged in the last cycle: their lists over the current centroids, with a new
-  // version that makes every old replica stale.
-  std::vector<uint32_t> rows;
+  // Rows LIRE flagged in the last cycle, each with the list it was seen in: a row whose lists over
+  // the current centroids no longer include that list is reassigned, with a new version that
+  // makes every old replica stale; the others stay where they are.
+  std::vector<std::pair<uint32_t, uint32_t>> flagged;
   {
     auto g = w->locks->shared();  // CycleDue reads the queue under the shared lock
-    rows = std::move(reassign_queue_);
+    flagged = std::move(reassign_queue_);
     reassign_queue_.clear();
   }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  rows.erase(std::remove_if(rows.begin(), rows.end(),
-                            [&](uint32_t r) {
-                              return r >= w->durable || !w->live.contains(r) || w->bumps.count(r);
-                            }),
-             rows.end());
+  std::sort(flagged.begin(), flagged.end());
+  flagged.erase(std::unique(flagged.begin(), flagged.end()), flagged.end());
+  std::vector<uint32_t> rows;
+  for (const auto& [row, list] : flagged) {
+    if (row < w->durable && w->live.contains(row) && !w->bumps.count(row) &&
+        (rows.empty() || rows.back() != row)) {
+      rows.push_back(row);
+    }
+  }
   if (rows.empty()) return Status::OK();
   std::vector<uint8_t> bytes(rows.size() * record_bytes_);
   VECTORD_RETURN_IF_ERROR(index_->ReadRows(rows, bytes.data(), nullptr));
   std::vector<float> x(dim_);
   std::vector<uint32_t> out(params_.assign.max_replicas);
+  size_t f = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const uint32_t row = rows[i];
     index::RowsToFloat(bytes.data() + i * record_bytes_, 1, dim_, index_->meta_.dtype, x.data());
     const uint32_t c = AssignRow(*w->nav, x.data(), out.data());
     if (c == 0) continue;
+    // Where it was seen: kept when every such list is still one of its lists.
+    while (f < flagged.size() && flagged[f].first < row) ++f;
+    bool moved = false;
+    for (size_t j = f; j < flagged.size() && flagged[j].first == row; ++j) {
+      if (std::find(out.begin(), out.begin() + c, flagged[j].second) == out.begin() + c) {
+        moved = true;
+      }
+    }
+    if (!moved) continue;
     const uint8_t v = static_cast<uint8_t>(w->Version(*index_, row) + 1);
     w->bumps[row] = v;
     w->extra[row].assign(bytes.data() + i * record_bytes_, bytes.data() + (i + 1) * record_bytes_);

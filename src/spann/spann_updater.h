@@ -161,7 +161,7 @@ class SpannUpdater {
   // found below merge_entries. RAM only: lost at a crash, which only leaves those rows where they
   // were (valid) and those lists small.
   // Guarded by the caller's lock (changed under the exclusive one, read under the shared one).
-  std::vector<uint32_t> reassign_queue_;
+  std::vector<std::pair<uint32_t, uint32_t>> reassign_queue_;  // (row, list it was seen in)
   std::vector<uint32_t> merge_queue_;
   std::atomic<uint64_t> deleted_since_sweep_{0};
   uint64_t stale_since_sweep_ = 0;

@@ -79,4 +79,11 @@ struct BuildOptions {
 };
 int RunBuild(const BuildOptions& o);
 
+// `vectorctl check`: offline verification of a data directory's indexes (docs/vectorctl.md).
+struct CheckOptions {
+  std::string data_dir;
+  std::string collection;  // empty = every collection
+};
+int RunCheck(const CheckOptions& o);
+
 }  // namespace vectord::vectorctl

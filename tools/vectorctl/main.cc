@@ -1,6 +1,7 @@
 // vectorctl: command-line tool for vectord — exact ground truth (gt), bulk import into a running
 // server (import), offline bulk load + index build into a data directory (build) and
-// recall/latency/throughput benchmarks against a server (bench). See
+// recall/latency/throughput benchmarks against a server (bench), offline index verification
+// (check). See
 // docs/vectorctl.md.
 #include <CLI/CLI.hpp>
 
@@ -101,7 +102,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "on", "off"}));
   bd_cmd->add_option("--row-code-bytes", bd.row_code_bytes, "Bytes of that code per row");
 
+  CheckOptions ck;
+  auto* ck_cmd = app.add_subcommand(
+      "check", "Verify a data directory's indexes offline (checksums, every point reachable)");
+  ck_cmd->add_option("--data-dir", ck.data_dir, "vectord data directory (no server running on it)")
+      ->required();
+  ck_cmd->add_option("--collection", ck.collection, "Only this collection");
+
   CLI11_PARSE(app, argc, argv);
+  if (ck_cmd->parsed()) return RunCheck(ck);
   if (bd_cmd->parsed()) return RunBuild(bd);
   if (gt_cmd->parsed()) return RunGt(gt);
   if (im_cmd->parsed()) return RunImport(im);
