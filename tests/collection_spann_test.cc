@@ -329,6 +329,41 @@ TEST_F(CollectionSpannTest, RowCodesFollowAPayloadIndexCreatedAfterTheBuild) {
   SetForcedSearchPlan(std::nullopt);
 }
 
+TEST_F(CollectionSpannTest, DeltaStaysWithinItsBoundUnderAFasterWriter) {
+  // One writer upserting as fast as it can: the updater (I/O per cycle) cannot keep up, so writes
+  // wait for room and the delta — points not yet in posting lists on SSD — never passes
+  // max_delta_points.
+  CollectionConfig cfg = vectord::testing::SpannU8Config(kDim, 2000);
+  cfg.spann->max_delta_points = 800;
+  ASSERT_TRUE(db_->CreateCollection("s", cfg).ok());
+  std::mt19937 rng(3);
+  uint64_t id = 0;
+  auto batch = [&](size_t n) {
+    std::vector<PointStruct> pts;
+    for (size_t i = 0; i < n; ++i)
+      pts.push_back({PointId::Num(id++), RandomClustered(rng, centers_), Json()});
+    return pts;
+  };
+  ASSERT_TRUE(Coll()->Upsert(batch(2000), false).ok());
+  ASSERT_TRUE(WaitGreen(120));
+  uint64_t max_delta = 0;
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(Coll()->Upsert(batch(100), false).ok());
+    const CollectionInfo info = Coll()->Info();
+    ASSERT_TRUE(info.index_updates.has_value());
+    max_delta = std::max(max_delta, info.index_updates->delta_points);
+    ASSERT_LE(info.index_updates->delta_points, 800u) << "after upsert " << i;
+  }
+  std::printf("largest delta seen: %llu points (bound 800)\n",
+              static_cast<unsigned long long>(max_delta));
+  EXPECT_GE(max_delta, 400u);  // the writer did outrun the updater: the bound was what held it
+  ASSERT_TRUE(WaitGreen(120));
+  EXPECT_EQ(Coll()->Info().indexed_vectors_count, id);
+  auto report = Coll()->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->value("ok", false)) << report->dump();
+}
+
 TEST_F(CollectionSpannTest, RejectsBadSpannConfig) {
   EXPECT_FALSE(ParseSpannConfig(Json{{"layout", "hnsw"}}).ok());
   EXPECT_FALSE(ParseSpannConfig(Json{{"nprobe", -1}}).ok());

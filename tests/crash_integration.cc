@@ -1,7 +1,9 @@
 // Crash-recovery tests against the real vectord binary: kill -9 during concurrent acknowledged
 // upserts (every acknowledged batch survives with exact vectors and payloads, and every batch is
-// all-or-nothing), durability of deletes and payload updates across kill -9, and a clean SIGTERM
-// shutdown that keeps all data.
+// all-or-nothing), kill -9 while the living SPANN index absorbs writes, deletes and updates
+// (appends, splits, merges, reassignments: `vectorctl check` finds the index consistent, every
+// acknowledged point is there and reachable, no deleted point comes back), durability of deletes
+// and payload updates across kill -9, and a clean SIGTERM shutdown that keeps all data.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -279,6 +281,131 @@ TEST(CrashIntegration, Kill9DuringConcurrentUpsertsKeepsAcknowledgedBatchesWhole
 }
 
 TEST(CrashIntegration, Kill9KeepsMultiVectorBatchesWhole) { Kill9Cycles(true); }
+
+// Runs `vectorctl check` on the data directory (no server on it); its JSON lines.
+std::vector<Json> CheckDataDir(const std::string& data_dir) {
+  const std::string cmd =
+      std::string(VECTORD_BIN_DIR) + "/vectorctl check --data-dir " + data_dir + " 2>&1";
+  std::vector<Json> out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return out;
+  char line[1 << 16];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    Json j = Json::parse(line, nullptr, false);
+    if (j.is_object()) out.push_back(j);
+  }
+  ::pclose(f);
+  return out;
+}
+
+TEST(CrashIntegration, Kill9DuringIndexUpdatesKeepsTheIndexConsistent) {
+  // Small lists and a small delta: the updater splits, merges and reassigns all the time.
+  const std::string name = "living";
+  TestServer server;
+  ASSERT_TRUE(server.Start());
+  CreateCollection(server, name,
+                   R"({"vectors":{"size":16,"distance":"Euclid"},
+                       "spann_config":{"indexing_threshold":1500,"target_list_entries":16,
+                                       "max_delta_points":600,"nprobe":64}})");
+  std::mt19937_64 rng(5);
+  std::map<uint64_t, SentPoint> live;  // acknowledged and not deleted
+  std::set<uint64_t> deleted;          // acknowledged deletes
+  uint64_t next_id = 0;
+  auto upsert = [&](int n, bool replace) {
+    std::vector<SentPoint> pts;
+    for (int i = 0; i < n; ++i) {
+      uint64_t id = next_id++;
+      if (replace && !live.empty() && rng() % 4 == 0) {  // an update moves a point
+        auto it = live.begin();
+        std::advance(it, static_cast<long>(rng() % live.size()));
+        id = it->first;
+        --next_id;
+      }
+      pts.push_back({id, RandomVector(rng), {{"i", static_cast<int64_t>(id)}}});
+    }
+    HttpReply r = server.Request("PUT", "/collections/" + name + "/points?wait=true",
+                                 UpsertBody(pts).dump(), 20000);
+    if (r.status != 200) return false;
+    for (auto& p : pts) {
+      deleted.erase(p.id);
+      live[p.id] = p;
+    }
+    return true;
+  };
+  auto remove = [&](int n) {
+    Json ids = Json::array();
+    for (int i = 0; i < n && !live.empty(); ++i) {
+      auto it = live.begin();
+      std::advance(it, static_cast<long>(rng() % live.size()));
+      ids.push_back(it->first);
+    }
+    HttpReply r = server.Request("POST", "/collections/" + name + "/points/delete?wait=true",
+                                 Json{{"points", ids}}.dump(), 20000);
+    if (r.status != 200) return false;
+    for (const auto& id : ids) {
+      live.erase(id.get<uint64_t>());
+      deleted.insert(id.get<uint64_t>());
+    }
+    return true;
+  };
+  // The index is built (status waits for it), then every round writes while the updater works
+  // and is killed at a different moment.
+  ASSERT_TRUE(upsert(2000, false));
+  for (int i = 0; i < 600; ++i) {
+    HttpReply r = server.Request("GET", "/collections/" + name);
+    if (Parse(r)["result"].value("indexed_vectors_count", 0) > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (int round = 0; round < 6; ++round) {
+    const int writes = 3 + static_cast<int>(rng() % 8);
+    for (int w = 0; w < writes; ++w) {
+      if (!upsert(200 + static_cast<int>(rng() % 400), true)) break;
+      if (rng() % 3 == 0 && !remove(50 + static_cast<int>(rng() % 150))) break;
+    }
+    server.Kill9();
+    // Offline: the index as the crash left it is consistent.
+    std::vector<Json> report = CheckDataDir(server.data_dir());
+    ASSERT_EQ(report.size(), 1u) << "round " << round;
+    EXPECT_TRUE(report[0].value("ok", false)) << "round " << round << ": " << report[0].dump();
+    ASSERT_TRUE(server.Start()) << "restart, round " << round;
+    // Every acknowledged point is there, exactly; no deleted point is.
+    std::vector<uint64_t> ids;
+    for (const auto& [id, p] : live) ids.push_back(id);
+    ids.insert(ids.end(), deleted.begin(), deleted.end());
+    std::map<uint64_t, Json> found = Retrieve(server, name, ids);
+    for (const auto& [id, p] : live) {
+      auto it = found.find(id);
+      ASSERT_NE(it, found.end()) << "round " << round << ": acknowledged point " << id << " lost";
+      ExpectSame(p, it->second);
+    }
+    for (uint64_t id : deleted) {
+      EXPECT_EQ(found.count(id), 0u) << "round " << round << ": deleted point " << id << " is back";
+    }
+    EXPECT_EQ(PointsCount(server, name), live.size()) << "round " << round;
+    // Reachable through the index: a search for a point's own vector finds it; a search for a
+    // deleted point's old vector does not return it.
+    int checked = 0;
+    for (auto it = live.begin(); it != live.end() && checked < 40; ++it, ++checked) {
+      Json q = {{"vector", it->second.vector}, {"limit", 1}};
+      HttpReply r = server.Request("POST", "/collections/" + name + "/points/search", q.dump());
+      Json j = Parse(r);
+      ASSERT_EQ(r.status, 200) << r.body;
+      ASSERT_EQ(j["result"].size(), 1u) << r.body;
+      EXPECT_EQ(j["result"][0]["id"].get<uint64_t>(), it->first) << "round " << round;
+    }
+  }
+  // The updater split lists and moved points along the way (its counters survive restarts).
+  const Json updates =
+      Parse(server.Request("GET", "/collections/" + name))["result"]["index_updates"];
+  std::printf("index updates after the rounds: %s\n", updates.dump().c_str());
+  EXPECT_GT(updates.value("splits", 0), 0);
+  EXPECT_GT(updates.value("reassigned_points", 0), 0);
+  EXPECT_EQ(server.Terminate(), 0) << server.last_exit() << "\n" << server.LogTail();
+  std::vector<Json> report = CheckDataDir(server.data_dir());
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_TRUE(report[0].value("ok", false)) << report[0].dump();
+  EXPECT_EQ(report[0]["index"].value("unreachable_points", 1), 0);
+}
 
 // Upserts `n` points with ids 0..n-1 and payload {"g": id % 4, "i": id}.
 std::vector<SentPoint> UpsertPoints(TestServer& server, const std::string& name, int n,

@@ -327,6 +327,12 @@ Status SpannIndex::ReplayEdit(const SpannEdit& e) {
     if (row >= durable_rows_) return Status::Corruption("version of row " + std::to_string(row));
     versions_[row] = v;
   }
+  uint64_t* counters[] = {&live_.splits,        &live_.merges,        &live_.reassigned,
+                          &live_.lists_written, &live_.bytes_written, &live_.gc_lists};
+  for (size_t i = 0; i < e.counters.size() && i < std::size(counters); ++i) {
+    *counters[i] += e.counters[i];
+  }
+  live_.cycles++;
   return Status::OK();
 }
 

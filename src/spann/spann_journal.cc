@@ -82,6 +82,8 @@ std::string EncodeSpannEdit(const SpannEdit& e, uint32_t dim) {
     w.Pod(row);
     w.Pod(v);
   }
+  w.Pod(uint64_t{e.counters.size()});
+  w.Bytes(e.counters.data(), e.counters.size() * 8);
   return std::move(w.s);
 }
 
@@ -118,6 +120,9 @@ Result<SpannEdit> DecodeSpannEdit(std::string_view record, uint32_t dim) {
   for (auto& [row, v] : e.versions) {
     if (!r.Pod(&row) || !r.Pod(&v)) return bad("truncated versions");
   }
+  if (!r.Count(&n, 8)) return bad("bad counter count");
+  e.counters.resize(n);
+  if (!r.Bytes(e.counters.data(), n * 8)) return bad("truncated counters");
   if (!r.s.empty()) return bad(std::to_string(r.s.size()) + " trailing bytes");
   return e;
 }

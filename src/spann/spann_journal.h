@@ -37,6 +37,9 @@ struct SpannEdit {
   std::vector<NavStep> nav;
   // Rows reassigned in the cycle with their new version.
   std::vector<std::pair<uint32_t, uint8_t>> versions;
+  // What the cycle did (added to the updater's counters at replay, so that they survive
+  // restarts): splits, merges, reassigned rows, lists written, bytes written, lists cleaned.
+  std::vector<uint64_t> counters;
 };
 
 std::string EncodeSpannEdit(const SpannEdit& e, uint32_t dim);

@@ -731,6 +731,8 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
   w.edit.durable_rows = w.assigned;
   for (const auto& [row, v] : w.bumps) w.edit.versions.emplace_back(row, v);
   std::sort(w.edit.versions.begin(), w.edit.versions.end());
+  w.edit.counters = {w.stats.splits,        w.stats.merges,        w.stats.reassigned,
+                     w.stats.lists_written, w.stats.bytes_written, w.stats.gc_lists};
   VECTORD_RETURN_IF_ERROR(idx.store_->Sync());
   VECTORD_RETURN_IF_ERROR(idx.journal_->Append(EncodeSpannEdit(w.edit, dim_), /*sync=*/true));
 
