@@ -203,12 +203,13 @@ class Bench {
     const double pts = std::max<double>(1, static_cast<double>(info.points_count));
     std::printf(
         "%-28s recall@10 %.4f  qps %7.0f  p50 %6.0f us  p99 %6.0f us  pages %5.1f  lists %6lu  "
-        "index RAM %.1f B/pt  posting %.0f B/pt\n",
+        "index RAM %.1f B/pt  posting %.0f B/pt (%.0f free)\n",
         what.c_str(), m.recall, m.qps, m.p50, m.p99, m.pages,
         info.index_updates ? static_cast<unsigned long>(info.index_updates->lists) : 0ul,
         static_cast<double>(ram) / pts,
         info.index_updates ? static_cast<double>(info.index_updates->posting_file_bytes) / pts
-                           : 0.0);
+                           : 0.0,
+        info.index_updates ? static_cast<double>(info.index_updates->free_bytes) / pts : 0.0);
     std::fflush(stdout);
   }
 

@@ -187,6 +187,7 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
     idx->dir_ = std::move(ckpt->directory);
     idx->versions_ = std::move(ckpt->versions);
     idx->durable_rows_ = ckpt->durable_rows;
+    idx->assign_version_ = ckpt->assign_version;
     idx->journal_next_seq_ = ckpt->next_seq;
     idx->live_.splits = ckpt->counters.size() > 0 ? ckpt->counters[0] : 0;
     idx->live_.merges = ckpt->counters.size() > 1 ? ckpt->counters[1] : 0;
@@ -227,6 +228,9 @@ Result<std::unique_ptr<SpannIndex>> SpannIndex::Open(const std::string& dir,
                                                   std::to_string(seq));
           }));
   idx->assigned_rows_ = idx->durable_rows_;
+  // Rows past the durable ones are assigned again, with a version no entry of theirs that a
+  // previous run wrote can carry.
+  idx->assign_version_ = static_cast<uint8_t>(idx->assign_version_ + 1);
   VECTORD_RETURN_IF_ERROR(idx->store_->InitAllocator(idx->dir_));
   idx->RecomputeListMeans();
 
@@ -322,7 +326,8 @@ Status SpannIndex::ReplayEdit(const SpannEdit& e) {
                               " to " + std::to_string(e.durable_rows));
   }
   durable_rows_ = e.durable_rows;
-  versions_.resize(durable_rows_, 0);
+  assign_version_ = e.assign_version;
+  versions_.resize(durable_rows_, e.assign_version);
   for (const auto& [row, v] : e.versions) {
     if (row >= durable_rows_) return Status::Corruption("version of row " + std::to_string(row));
     versions_[row] = v;
@@ -753,13 +758,10 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       const float d = s.dist[e];
       if (heap.Full() && d >= heap.Worst()) continue;
       const uint32_t row = v.id(e);
-      if (row >= durable_rows_) {
-        return Status::Corruption("SPANN posting list " + std::to_string(l) + " in '" + pf.path() +
-                                  "' names row " + std::to_string(row) + " of " +
-                                  std::to_string(durable_rows_));
-      }
-      // A stale replica (its row was reassigned since) is skipped; so are rows filtered out.
-      if (v.version(e) != versions_[row] || !Allowed(params, row) || !s.visited.Insert(row)) {
+      // A stale replica (its row was reassigned since, or a crashed run wrote it for a row that
+      // is being assigned again) is skipped; so are rows filtered out.
+      if (row >= versions_.size() || v.version(e) != versions_[row] || !Allowed(params, row) ||
+          !s.visited.Insert(row)) {
         continue;
       }
       heap.Push(d, row);

@@ -228,8 +228,11 @@ class SpannIndex {
   std::shared_ptr<const index::CentroidIndex> nav_;
   std::vector<storage::PostingListInfo> dir_;  // by list id
   std::vector<uint8_t> versions_;              // by row, rows < assigned_rows_
+  // Rows [0, durable_rows_) have every entry on SSD; rows [durable_rows_, assigned_rows_) some
+  // or none (the rest pending). Entries of rows past versions_ are stale (a crashed run's).
   uint64_t durable_rows_ = 0;
   uint64_t assigned_rows_ = 0;
+  uint8_t assign_version_ = 0;  // version of the rows assigned since this open (SpannEdit)
   // Entries assigned to a list and not yet in its SSD copy: list -> rows (their version is the
   // row's current one); the rows' vectors, rows [durable_rows_, assigned_rows_), back to back.
   std::unordered_map<uint32_t, std::vector<uint32_t>> pending_;

@@ -64,6 +64,7 @@ std::string EncodeSpannEdit(const SpannEdit& e, uint32_t dim) {
   Writer w;
   w.Pod(kEditRecord);
   w.Pod(e.durable_rows);
+  w.Pod(e.assign_version);
   w.Pod(uint64_t{e.lists.size()});
   for (const auto& [id, info] : e.lists) {
     w.Pod(id);
@@ -96,7 +97,7 @@ Result<SpannEdit> DecodeSpannEdit(std::string_view record, uint32_t dim) {
   uint8_t kind = 0;
   uint64_t n = 0;
   if (!r.Pod(&kind) || kind != kEditRecord) return bad("unknown kind " + std::to_string(kind));
-  if (!r.Pod(&e.durable_rows)) return bad("truncated header");
+  if (!r.Pod(&e.durable_rows) || !r.Pod(&e.assign_version)) return bad("truncated header");
   if (!r.Count(&n, 20)) return bad("bad list count");
   e.lists.resize(n);
   for (auto& [id, info] : e.lists) {
@@ -133,6 +134,7 @@ Status WriteSpannCheckpoint(const std::string& dir, const SpannCheckpoint& c) {
   w.Pod(kCheckpointVersion);
   w.Pod(c.next_seq);
   w.Pod(c.durable_rows);
+  w.Pod(c.assign_version);
   w.Pod(uint64_t{c.directory.size()});
   for (const auto& info : c.directory) PutInfo(&w, info);
   w.Pod(uint64_t{c.versions.size()});
@@ -165,7 +167,9 @@ Result<SpannCheckpoint> ReadSpannCheckpoint(const std::string& dir) {
   }
   SpannCheckpoint c;
   uint64_t n = 0;
-  if (!r.Pod(&c.next_seq) || !r.Pod(&c.durable_rows)) return bad("truncated header");
+  if (!r.Pod(&c.next_seq) || !r.Pod(&c.durable_rows) || !r.Pod(&c.assign_version)) {
+    return bad("truncated header");
+  }
   if (!r.Count(&n, 16)) return bad("bad directory size");
   c.directory.resize(n);
   for (auto& info : c.directory) {

@@ -23,8 +23,12 @@ inline constexpr char kSpannJournalFile[] = "index.log";
 
 // One committed updater cycle.
 struct SpannEdit {
-  // Rows [0, durable_rows) have all their entries in posting lists on SSD after this cycle.
+  // Rows [0, durable_rows) have all their entries in posting lists on SSD after this cycle; those
+  // that became durable in it have version assign_version (the version rows are assigned with
+  // since the index was last opened; every open bumps it, so that entries a crashed run wrote for
+  // rows it had not made durable go stale).
   uint64_t durable_rows = 0;
+  uint8_t assign_version = 0;
   // Lists whose SSD copy changed, with their new extent (pages == 0: empty or removed).
   std::vector<std::pair<uint32_t, storage::PostingListInfo>> lists;
   // Centroid edits in the order the cycle made them, each applied as one index::CentroidEdits
@@ -51,6 +55,7 @@ struct SpannCheckpoint {
   // The first journal record not contained in this checkpoint (RecordLog sequence numbers).
   uint64_t next_seq = 0;
   uint64_t durable_rows = 0;
+  uint8_t assign_version = 0;                       // as in SpannEdit
   std::vector<storage::PostingListInfo> directory;  // by list id
   std::vector<uint8_t> versions;                    // rows [0, durable_rows)
   std::string navigation;                           // index::CentroidIndex::Serialize()

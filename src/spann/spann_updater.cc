@@ -90,6 +90,7 @@ struct SpannUpdater::Work {
   uint64_t durable = 0;                  // rows in lists before the cycle
   uint64_t assigned = 0;                 // rows durable after it
   std::vector<uint8_t> pending_vectors;  // rows [durable, assigned)
+  std::vector<uint8_t> versions;         // every row's version at the cycle's start (< assigned)
   Roaring live;
   std::shared_ptr<const index::CentroidIndex> nav;  // with the cycle's edits so far
   std::vector<storage::PostingListInfo> dir;        // with the cycle's writes so far
@@ -101,16 +102,21 @@ struct SpannUpdater::Work {
   SpannEdit edit;
   std::vector<storage::PostingListInfo> freed;  // old extents, free once the edit is durable
   std::unordered_set<uint32_t> written, removed;
-  Roaring sweep;  // lists the sweep checks in this cycle
+  Roaring sweep;                                             // lists the sweep checks in this cycle
   std::vector<std::pair<uint32_t, uint32_t>> next_reassign;  // (row, the list it was seen in)
   std::vector<uint32_t> next_merge;
   std::vector<uint32_t> freed_ids;  // list ids removed in this cycle
+  // Lists that must be written in this cycle (they receive reassigned rows: the new versions
+  // commit with their entries); the others with pending entries may wait for a later cycle.
+  std::unordered_set<uint32_t> must;
+  uint64_t next_durable = 0;  // rows durable after the cycle
   CycleStats stats;
 
-  uint8_t Version(const SpannIndex& idx, uint32_t row) const {
+  // The row's version in this cycle; rows without one (a crashed run's entries) never match.
+  int Version(uint32_t row) const {
     auto it = bumps.find(row);
     if (it != bumps.end()) return it->second;
-    return row < durable ? idx.versions_[row] : 0;
+    return row < versions.size() ? versions[row] : -1;
   }
   const uint8_t* Bytes(uint32_t row, size_t record_bytes) const {
     if (row >= durable) return pending_vectors.data() + (row - durable) * record_bytes;
@@ -236,6 +242,7 @@ Status SpannUpdater::ApplyAssignment(Assignment a) {
   }
   idx.pending_vectors_.append(a.vectors.data(), a.vectors.size());
   idx.assigned_rows_ += a.n;
+  idx.versions_.resize(idx.assigned_rows_, idx.assign_version_);
   idx.live_.cpu_seconds += a.cpu_seconds;
   idx.vec_file_bytes_ = std::max(
       idx.vec_file_bytes_,
@@ -316,12 +323,7 @@ Status SpannUpdater::ReadLists(Work* w, const std::vector<uint32_t>& lists, bool
     std::vector<uint32_t> rows;
     for (uint32_t e = 0; e < v.count; ++e) {
       const uint32_t row = v.id(e);
-      // Lists written earlier in this cycle hold its pending rows too (below `assigned`).
-      if (row >= w->assigned) {
-        return Status::Corruption("SPANN posting list " + std::to_string(l) + " names row " +
-                                  std::to_string(row) + " of " + std::to_string(w->assigned));
-      }
-      if (!w->live.contains(row) || v.version(e) != w->Version(idx, row)) {
+      if (!w->live.contains(row) || v.version(e) != w->Version(row)) {
         c.invalid++;
         continue;
       }
@@ -442,13 +444,11 @@ Status SpannUpdater::SplitList(Work* w, uint32_t list, ListContent c) {
     }
     if (!full) {
       half[h].codes.resize(half[h].entries.size() * eb);
-      EncodeFor(w, ids[h], half[h].x.data(), nullptr, half[h].entries.size(),
-                half[h].codes.data());
+      EncodeFor(w, ids[h], half[h].x.data(), nullptr, half[h].entries.size(), half[h].codes.data());
     }
     VECTORD_RETURN_IF_ERROR(WriteOne(w, ids[h], half[h]));
   }
   return Status::OK();
-
 }
 
 Status SpannUpdater::CheckNeighbours(Work* w, uint32_t old_list, const float* old_centroid,
@@ -530,7 +530,10 @@ Status SpannUpdater::ProcessMerges(Work* w) {
     for (const Entry& e : moved) {
       index::RowsToFloat(w->Bytes(e.row, record_bytes_), 1, dim_, index_->meta_.dtype, xr.data());
       const uint32_t c = AssignRow(*w->nav, xr.data(), out.data());
-      if (c > 0) w->add[out[0]].push_back(e);
+      if (c > 0) {
+        w->add[out[0]].push_back(e);
+        w->must.insert(out[0]);
+      }
     }
   }
   // Their valid rows: reassigned over the remaining centroids.
@@ -540,8 +543,18 @@ Status SpannUpdater::ProcessMerges(Work* w) {
       const uint32_t row = c.entries[e].row;
       if (w->bumps.count(row)) continue;  // a replica in another merged list, done already
       const uint32_t n = AssignRow(*w->nav, c.x.data() + e * dim_, out.data());
-      const uint8_t v = static_cast<uint8_t>(w->Version(*index_, row) + 1);
+      if (row >= w->durable) {
+        // A row not yet durable (some of its entries still pending): the entry moves, as is, to
+        // its nearest remaining list; its version changes only once it is durable.
+        if (n > 0) {
+          w->add[out[0]].push_back(c.entries[e]);
+          w->must.insert(out[0]);
+        }
+        continue;
+      }
+      const uint8_t v = static_cast<uint8_t>(w->Version(row) + 1);
       w->bumps[row] = v;
+      for (uint32_t j = 0; j < n; ++j) w->must.insert(out[j]);
       if (full) {
         const size_t eb = index_->codec_->entry_bytes();
         w->extra[row].assign(c.codes.data() + e * eb, c.codes.data() + (e + 1) * eb);
@@ -593,22 +606,60 @@ Status SpannUpdater::ProcessReassignments(Work* w) {
       }
     }
     if (!moved) continue;
-    const uint8_t v = static_cast<uint8_t>(w->Version(*index_, row) + 1);
+    const uint8_t v = static_cast<uint8_t>(w->Version(row) + 1);
     w->bumps[row] = v;
     w->extra[row].assign(bytes.data() + i * record_bytes_, bytes.data() + (i + 1) * record_bytes_);
-    for (uint32_t j = 0; j < c; ++j) w->add[out[j]].push_back({row, v});
+    for (uint32_t j = 0; j < c; ++j) {
+      w->add[out[j]].push_back({row, v});
+      w->must.insert(out[j]);
+    }
     w->stats.reassigned++;
   }
   return Status::OK();
 }
 
 Status SpannUpdater::WriteLists(Work* w) {
-  std::vector<uint32_t> lists;
-  for (const auto& [l, e] : w->add) lists.push_back(l);
-  for (uint32_t l : w->sweep) {
-    if (!w->add.count(l)) lists.push_back(l);
+  // Which lists this cycle writes: those that must be, then the others with pending entries,
+  // those holding the oldest rows first (so that rows become durable in order), then the sweep's,
+  // within a budget of a share of the lists: a cycle that rewrote every list would need room
+  // for two copies of the index in the posting file.
+  const uint64_t budget = std::max<uint64_t>(
+      256, static_cast<uint64_t>(params_.cycle_share * static_cast<double>(w->nav->alive_count())));
+  std::vector<uint32_t> lists(w->must.begin(), w->must.end());
+  std::vector<std::pair<uint32_t, uint32_t>> optional;  // (oldest pending row, list)
+  for (const auto& [l, e] : w->add) {
+    if (w->must.count(l)) continue;
+    uint32_t oldest = UINT32_MAX;
+    for (const Entry& x : e) oldest = std::min(oldest, x.row);
+    optional.emplace_back(oldest, l);
+  }
+  std::sort(optional.begin(), optional.end());
+  size_t take = 0;
+  while (take < optional.size() && lists.size() < budget) lists.push_back(optional[take++].second);
+  // Pending entries of the lists left for later stay pending; the oldest row among them bounds
+  // the rows that become durable.
+  w->next_durable = w->assigned;
+  for (size_t i = take; i < optional.size(); ++i) {
+    w->next_durable = std::min<uint64_t>(w->next_durable, optional[i].first);
+    w->add.erase(optional[i].second);
+  }
+  // The sweep (after many deletes or reassignments): the budget left checks the next lists.
+  if (sweeping_) {
+    const uint32_t end = w->nav->size();
+    while (sweep_cursor_ < end && lists.size() < budget) {
+      const uint32_t l = static_cast<uint32_t>(sweep_cursor_++);
+      if (w->nav->alive(l) && !w->add.count(l)) {
+        lists.push_back(l);
+        w->sweep.add(l);
+      }
+    }
+    if (sweep_cursor_ >= end) {
+      auto g = w->locks->exclusive();
+      sweeping_ = false;
+    }
   }
   std::sort(lists.begin(), lists.end());
+  lists.erase(std::unique(lists.begin(), lists.end()), lists.end());
   constexpr size_t kBatch = 256;
   const bool full = index_->meta_.layout == index::PostingLayout::kFull;
   const size_t eb = index_->codec_->entry_bytes();
@@ -687,10 +738,11 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
     w.pending_vectors.assign(
         idx.pending_vectors_.data(),
         idx.pending_vectors_.data() + (w.assigned - w.durable) * record_bytes_);
+    w.versions.assign(idx.versions_.begin(), idx.versions_.begin() + w.assigned);
     for (const auto& [l, rows] : idx.pending_) {
       auto& out = w.add[l];
       for (uint32_t r : rows) {
-        if (r < w.assigned) out.push_back({r, 0});
+        if (r < w.assigned) out.push_back({r, w.versions[r]});
       }
       if (out.empty()) w.add.erase(l);
     }
@@ -700,7 +752,6 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
   w.nav = idx.nav_;
   w.dir = idx.dir_;
   // The sweep: once many entries went dead or stale, every list is checked, a slice per cycle.
-  const uint64_t lists_total = w.nav->size();
   const double entries = std::max<double>(1, static_cast<double>(idx.live_.list_entries));
   {
     auto g = locks.exclusive();  // CycleDue reads these under the shared lock
@@ -713,22 +764,13 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
       stale_since_sweep_ = 0;
     }
   }
-  if (sweeping_) {
-    const uint64_t slice = std::max<uint64_t>(1024, lists_total / 8);
-    const uint64_t end = std::min(lists_total, sweep_cursor_ + slice);
-    w.sweep.addRange(sweep_cursor_, end);
-    sweep_cursor_ = end;
-    if (sweep_cursor_ >= lists_total) {
-      auto g = locks.exclusive();
-      sweeping_ = false;
-    }
-  }
   VECTORD_RETURN_IF_ERROR(ProcessMerges(&w));
   VECTORD_RETURN_IF_ERROR(ProcessReassignments(&w));
   VECTORD_RETURN_IF_ERROR(WriteLists(&w));
 
   // Commit: the new blocks, then the record that names them.
-  w.edit.durable_rows = w.assigned;
+  w.edit.durable_rows = w.next_durable;
+  w.edit.assign_version = idx.assign_version_;
   for (const auto& [row, v] : w.bumps) w.edit.versions.emplace_back(row, v);
   std::sort(w.edit.versions.begin(), w.edit.versions.end());
   w.edit.counters = {w.stats.splits,        w.stats.merges,        w.stats.reassigned,
@@ -741,15 +783,17 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
     auto g = locks.exclusive();
     idx.nav_ = w.nav;
     idx.dir_ = std::move(w.dir);
-    idx.versions_.resize(w.assigned, 0);
     for (const auto& [row, v] : w.bumps) idx.versions_[row] = v;
     idx.pending_entries_ = 0;
     std::vector<uint32_t> reroute;  // pending rows of lists removed in this cycle
     for (auto it = idx.pending_.begin(); it != idx.pending_.end();) {
       std::vector<uint32_t>& rows = it->second;
-      rows.erase(
-          std::remove_if(rows.begin(), rows.end(), [&](uint32_t r) { return r < w.assigned; }),
-          rows.end());
+      if (w.written.count(it->first)) {
+        // Written: the entries the cycle took are on SSD now.
+        rows.erase(
+            std::remove_if(rows.begin(), rows.end(), [&](uint32_t r) { return r < w.assigned; }),
+            rows.end());
+      }
       if (!rows.empty() && !idx.nav_->alive(it->first)) {
         reroute.insert(reroute.end(), rows.begin(), rows.end());
         rows.clear();
@@ -761,8 +805,8 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
         ++it;
       }
     }
-    idx.pending_vectors_.erase_front((w.assigned - w.durable) * record_bytes_);
-    idx.durable_rows_ = w.assigned;
+    idx.pending_vectors_.erase_front((w.next_durable - w.durable) * record_bytes_);
+    idx.durable_rows_ = w.next_durable;
     std::vector<float> xr(dim_);
     std::vector<uint32_t> out(params_.assign.max_replicas);
     for (uint32_t row : reroute) {
@@ -785,7 +829,7 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
       changed_lists_.add(l);
     }
     idx.RecomputeListMeans();
-    w.stats.rows = w.assigned - w.durable;
+    w.stats.rows = w.next_durable - w.durable;
     idx.live_.splits += w.stats.splits;
     idx.live_.merges += w.stats.merges;
     idx.live_.reassigned += w.stats.reassigned;
@@ -815,9 +859,13 @@ Status SpannUpdater::MaybeCheckpoint(const Locks& locks, bool force) {
   if (!force && idx.journal_->bytes() < params_.checkpoint_bytes) return Status::OK();
   SpannCheckpoint c;
   c.next_seq = idx.journal_->next_seq();
-  c.durable_rows = idx.durable_rows_;
+  {
+    auto g = locks.shared();  // the assign step grows versions_
+    c.durable_rows = idx.durable_rows_;
+    c.assign_version = idx.assign_version_;
+    c.versions.assign(idx.versions_.begin(), idx.versions_.begin() + idx.durable_rows_);
+  }
   c.directory = idx.dir_;
-  c.versions.assign(idx.versions_.begin(), idx.versions_.begin() + idx.durable_rows_);
   c.navigation = idx.nav_->Serialize();
   const SpannLiveStats& s = idx.live_;
   c.counters = {s.splits, s.merges,        s.reassigned, s.lists_written,

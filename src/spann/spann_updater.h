@@ -44,6 +44,10 @@ struct SpannUpdateParams {
   uint32_t reassign_neighbors = 8;
   // The sweep rewrites a list once this share of its entries is dead or stale.
   double gc_share = 0.2;
+  // A cycle writes at most this share of the lists (and at least 256), so that the posting file
+  // needs room for the index plus that share of it; lists with pending entries left out wait
+  // for a later cycle (their rows stay in the delta).
+  double cycle_share = 0.25;
   // A checkpoint (index.ckpt, then an empty journal) once the journal holds this many bytes.
   uint64_t checkpoint_bytes = uint64_t{32} << 20;
 };
