@@ -370,7 +370,8 @@ Result<SpannBuildStats> BuildSpannIndex(const VectorSource& src, const std::stri
     const size_t tn = std::min<size_t>(top_rows, pp_train_rows);
     std::vector<float> train(tn * dim);
     std::vector<uint32_t> label(tn);
-    const float* cents = meta.centroids->centroids().data();
+    const std::vector<float> all_cents = meta.centroids->DecodeAll();
+    const float* cents = all_cents.data();
     VECTORD_RETURN_IF_ERROR(
         index::AssignNearest(sample.data(), tn, cents, lists, dim, label.data(), nullptr, threads));
     for (size_t i = 0; i < tn; ++i) {
