@@ -589,6 +589,7 @@ void CentroidEditor::Finish() {
   uint32_t live = 0;
   for (uint32_t g = 0; g < ci_->group_slots_; ++g) live += ci_->group(g) != nullptr;
   ci_->live_groups_ = live;
+  ci_->SetPrefetch();
 }
 
 std::shared_ptr<const CentroidIndex> CentroidEditor::Apply(const CentroidEdits& e) {

@@ -171,6 +171,8 @@ class CentroidIndex {
   // precision_ == kF16) laid out group after group as `start` says (one group [0, n) if empty).
   Status Fill(const void* rows, std::vector<uint32_t> start, const std::vector<float>& gcents);
   Status BuildHnsw(const float* centroids);
+  // Sets prefetch_ from the rows' total size.
+  void SetPrefetch();
   void SerializeBuilt(std::string* s) const;
   void SerializeEdited(std::string* s) const;
   static Result<std::unique_ptr<CentroidIndex>> DeserializeEdited(std::string_view s);
@@ -188,6 +190,9 @@ class CentroidIndex {
   // Mean members per group when the tree was built: with sqrt(alive) it sets the split bound.
   uint32_t build_group_size_ = 0;
   bool edited_ = false;  // made by WithEdits (or read from a `VDCE` blob)
+  // Whether Search prefetches the next chunk or group (the rows are too many to sit in a core's
+  // L2 cache; see SetPrefetch).
+  bool prefetch_ = false;
   // The storage, immutable and shared between snapshots: group slots in blocks of 8 (group
   // centroid + members), and the id -> (group slot, position) map in chunks of 256 ids. A null
   // map chunk means its ids are where the build put them: in the group whose range of
