@@ -205,6 +205,59 @@ Status CentroidIndex::Fill(const void* rows, std::vector<uint32_t> start,
   return Status::OK();
 }
 
+std::shared_ptr<const CentroidIndex> CentroidIndex::Compacted() const {
+  if (kind_ == CentroidIndexKind::kHnsw) {
+    auto copy = Deserialize(Serialize());  // never edited: already as built
+    return copy.ok() ? std::shared_ptr<const CentroidIndex>(std::move(copy).value()) : nullptr;
+  }
+  std::shared_ptr<CentroidIndex> ci(new CentroidIndex());
+  ci->kind_ = kind_;
+  ci->n_ = n_;
+  ci->alive_ = alive_;
+  ci->dim_ = dim_;
+  ci->precision_ = precision_;
+  ci->chunk_members_ = chunk_members_;
+  ci->group_slots_ = group_slots_;
+  ci->live_groups_ = live_groups_;
+  ci->build_group_size_ = build_group_size_;
+  ci->edited_ = edited_;
+  ci->prefetch_ = prefetch_;
+  ci->places_ = places_;  // positions within groups do not change
+  ci->build_start_ = build_start_;
+  for (const auto& bp : blocks_) {
+    bool chunked = false;
+    for (const auto& gp : bp->groups) chunked = chunked || (gp && gp->chunks.size() > 1);
+    if (!chunked) {  // every group in one chunk already: the block is shared
+      ci->blocks_.push_back(bp);
+      continue;
+    }
+    auto blk = std::make_shared<GroupBlock>(*bp);
+    for (auto& gp : blk->groups) {
+      if (!gp || gp->chunks.size() == 1) continue;
+      auto c = std::make_shared<MemberChunk>();
+      c->count = gp->size;
+      c->ids.reserve(gp->size);
+      if (precision_ == CentroidPrecision::kF16) {
+        c->f16.reserve(size_t{gp->size} * dim_);
+      } else {
+        c->f32.reserve(size_t{gp->size} * dim_);
+      }
+      for (const auto& src : gp->chunks) {
+        for (uint32_t j = 0; j < src->count; ++j) c->ids.push_back(src->id(j));
+        c->f16.insert(c->f16.end(), src->f16.begin(), src->f16.end());
+        c->f32.insert(c->f32.end(), src->f32.begin(), src->f32.end());
+      }
+      auto grp = std::make_shared<Group>();
+      grp->size = gp->size;
+      grp->chunk_members = gp->size;  // as built: re-chunked by the group's next edit
+      grp->chunks.push_back(std::move(c));
+      gp = std::move(grp);
+    }
+    ci->blocks_.push_back(std::move(blk));
+  }
+  return ci;
+}
+
 Status CentroidIndex::SetPrecision(CentroidPrecision p) {
   if (p == precision_) return Status::OK();
   if (p == CentroidPrecision::kF32) {

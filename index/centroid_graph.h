@@ -100,6 +100,13 @@ class CentroidIndex {
   // (nothing is made), FailedPrecondition for kHnsw.
   Result<std::shared_ptr<const CentroidIndex>> WithEdits(const CentroidEdits& edits) const;
 
+  // The same index (the same answers, the same results of future edits) with each group's members
+  // in one contiguous chunk, as built or loaded. O(all centroids): a copy of every row. After many
+  // edits a group's chunks lie scattered in memory and the tree searches 10-25 % slower than in
+  // this layout (docs/spann.md "Living navigation"); the engine can swap this in when it rewrites
+  // the centroid file anyway.
+  std::shared_ptr<const CentroidIndex> Compacted() const;
+
   CentroidIndexKind kind() const { return kind_; }
   // Id space: ids 0 .. size() - 1, removed ones included.
   uint32_t size() const { return n_; }

@@ -409,8 +409,8 @@ TEST_P(CentroidEditTest, OldSnapshotKeepsItsAnswers) {
   same_answers(mid_answers, *mid);
 }
 
-// Serialize / Deserialize of an edited index: the same answers, the same bytes, and the same
-// index after the same further edits (a journal replayed on a reopened index).
+// Serialize / Deserialize of an edited index, and Compacted: the same answers, the same bytes,
+// and the same index after the same further edits (a journal replayed on a reopened index).
 TEST_P(CentroidEditTest, RoundTripAfterEditsIsTheSameIndex) {
   const CentroidPrecision p = GetParam();
   for (auto kind : {CentroidIndexKind::kTree, CentroidIndexKind::kBruteForce}) {
@@ -426,6 +426,11 @@ TEST_P(CentroidEditTest, RoundTripAfterEditsIsTheSameIndex) {
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     std::shared_ptr<const CentroidIndex> back = std::move(rt).value();
     EXPECT_EQ(back->Serialize(), blob);
+    // Compacted: the same index laid out as loaded, without a round trip.
+    std::shared_ptr<const CentroidIndex> compact = ci->Compacted();
+    EXPECT_EQ(compact->Serialize(), blob);
+    EXPECT_LE(compact->MemoryBytes(), ci->MemoryBytes());
+    ExpectMatchesModel(m, *compact);
     EXPECT_EQ(back->precision(), p);
     EXPECT_EQ(back->kind(), kind);
     ExpectMatchesModel(m, *back);
@@ -437,11 +442,13 @@ TEST_P(CentroidEditTest, RoundTripAfterEditsIsTheSameIndex) {
       sp.tree_groups = groups;
       for (size_t i = 0; i < 50; ++i) {
         ci->Search(&queries[i * kDim], 12, sp, &a);
-        back->Search(&queries[i * kDim], 12, sp, &b);
-        ASSERT_EQ(a.size(), b.size());
-        for (size_t j = 0; j < a.size(); ++j) {
-          EXPECT_EQ(a[j].id, b[j].id);
-          EXPECT_EQ(a[j].dist, b[j].dist);
+        for (const CentroidIndex* other : {back.get(), compact.get()}) {
+          other->Search(&queries[i * kDim], 12, sp, &b);
+          ASSERT_EQ(a.size(), b.size());
+          for (size_t j = 0; j < a.size(); ++j) {
+            EXPECT_EQ(a[j].id, b[j].id);
+            EXPECT_EQ(a[j].dist, b[j].dist);
+          }
         }
       }
     }
@@ -449,7 +456,9 @@ TEST_P(CentroidEditTest, RoundTripAfterEditsIsTheSameIndex) {
       const CentroidEdits e = RandomBatch(&m, &rng, 25, 0.7, p);
       ci = ci->WithEdits(e).value();
       back = back->WithEdits(e).value();
+      compact = compact->WithEdits(e).value();
       ASSERT_EQ(ci->Serialize(), back->Serialize()) << "batch " << batch;
+      ASSERT_EQ(ci->Serialize(), compact->Serialize()) << "batch " << batch;
     }
   }
 }

@@ -209,7 +209,7 @@ TEST(CentroidGraphTest, BuildFormAccessors) {
 }
 
 // MemoryBytes counts what a snapshot holds (shared pieces included); UnsharedBytes what it holds
-// beyond another: nothing shared between separate builds, little after a small edit.
+// beyond another: nothing shared between separate builds, little after a small edit or Compacted.
 TEST(CentroidGraphTest, MemoryAccountingWithSharedStorage) {
   const uint32_t n = 3000, dim = 32;
   const auto x = Gaussian(n, dim, 2);
@@ -234,6 +234,11 @@ TEST(CentroidGraphTest, MemoryAccountingWithSharedStorage) {
   EXPECT_LT((*c)->UnsharedBytes(**a), rows / 10);
   EXPECT_GT((*c)->MemoryBytes(), rows);
   EXPECT_LT((*c)->MemoryBytes(), rows * 11 / 10);
+  // Compacted copies only groups held in several chunks (none here: 55-member groups fit one).
+  EXPECT_LT((*a)->Compacted()->UnsharedBytes(**a), size_t{1024});
+  const auto compact = (*c)->Compacted();
+  EXPECT_LT(compact->UnsharedBytes(**c), rows / 10);
+  EXPECT_EQ(compact->Serialize(), (*c)->Serialize());
 }
 
 // texmex bvecs rows as floats (at most max_n, every `stride`-th); empty when the file is absent.
@@ -283,8 +288,8 @@ std::shared_ptr<const CentroidIndex> TreeOver(const std::vector<float>& x, uint3
 // what 1M vectors at ~55 entries per list need). Centroids are mate/sift base rows (Gaussian
 // without the data set), 128 dims, half precision; 1,000 queries, k 32, default tree_groups.
 // The tree as built, after edits (30,000 for 62,500 centroids, in batches of 300: two thirds
-// splits, one remove and two adds around it, one third merges), the edited index reloaded from
-// its blob (one chunk per group), and a tree rebuilt over the edited set. Median us/query of 60
+// splits, one remove and two adds around it, one third merges), the edited index compacted (one
+// chunk per group), and a tree rebuilt over the edited set. Median us/query of 60
 // interleaved rounds; recall@32 against brute force over the same centroids.
 TEST(CentroidGraphTest, DISABLED_SearchSpeedAfterEdits) {
   const char* env = std::getenv("VECTORD_NAV_BENCH_C");
@@ -343,8 +348,7 @@ TEST(CentroidGraphTest, DISABLED_SearchSpeedAfterEdits) {
     edited = next;
     brute = brute->WithEdits(e).value();
   }
-  const std::shared_ptr<const CentroidIndex> reloaded =
-      CentroidIndex::Deserialize(edited->Serialize()).value();
+  const std::shared_ptr<const CentroidIndex> compacted = edited->Compacted();
   std::vector<float> alive_rows;
   std::vector<uint32_t> alive_ids;
   for (uint32_t i = 0; i < edited->size(); ++i) {
@@ -372,7 +376,7 @@ TEST(CentroidGraphTest, DISABLED_SearchSpeedAfterEdits) {
   };
   Row rows[] = {{"as built", fresh.get(), {}},
                 {"after edits", edited.get(), {}},
-                {"edited, reloaded", reloaded.get(), {}},
+                {"after edits, compacted", compacted.get(), {}},
                 {"rebuilt over the edited set", rebuilt.get(), {}}};
   const int rounds = 60;
   const size_t slice = 100;
