@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
 
 #include "index/balanced_kmeans.h"
 #include "index/centroid_graph.h"
+#include "index/centroid_store.h"
 #include "index/distance.h"
 
 namespace vectord::index {
@@ -701,6 +703,24 @@ TEST(CentroidEditRulesTest, EditsShareUnchangedStorage) {
   EXPECT_LT(copied_all / 40, total / 20);         // under 5 % a batch
   EXPECT_LT(ci->MemoryBytes(), total * 21 / 20);  // and no growth beyond the id map
   EXPECT_LT(ci->UnsharedBytes(*ci), tables);      // only the top-level tables are its own
+}
+
+// The edits decode half rows with their own branch-free conversion: it must give exactly
+// HalfToFloat's values (the group means and splits of an index in half precision depend on it).
+TEST(CentroidEditRulesTest, HalfRowDecodingIsExact) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t h = 0; h < 65536; ++h) all[h] = static_cast<uint16_t>(h);
+  std::vector<float> got(all.size());
+  centroid_store::HalfRowToFloat(all.data(), got.data(), all.size());
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float want = HalfToFloat(static_cast<uint16_t>(h));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got[h])) << h;
+    } else {
+      ASSERT_EQ(std::memcmp(&got[h], &want, 4), 0)
+          << "half " << h << ": " << got[h] << " vs " << want;
+    }
+  }
 }
 
 // NeighboursOf: the nearest alive centroids to a centroid, itself left out.
