@@ -95,6 +95,7 @@ struct Args {
   size_t initial = 20000, queries = 1000, rounds = 10, limit = 0;
   uint32_t nprobe = 32;
   double share = 0.05;
+  int reassign_neighbors = -1;  // -1: the engine's default
 };
 
 class Bench {
@@ -118,6 +119,7 @@ class Bench {
     SpannConfig sc;
     sc.indexing_threshold = threshold;
     sc.nprobe = a_.nprobe;
+    if (a_.reassign_neighbors >= 0) sc.reassign_neighbors = a_.reassign_neighbors;
     cfg.spann = sc;
     VECTORD_RETURN_IF_ERROR(db_->CreateCollection(name, cfg));
     return db_->GetCollection(name);
@@ -456,6 +458,7 @@ int main(int argc, char** argv) {
     if (k == "--limit") a.limit = std::stoul(v);
     if (k == "--nprobe") a.nprobe = static_cast<uint32_t>(std::stoul(v));
     if (k == "--share") a.share = std::stod(v);
+    if (k == "--reassign-neighbors") a.reassign_neighbors = std::stoi(v);
   }
   if (a.data.empty()) a.data = VECTORD_SHARED_DATA "/mate/sift";
   std::printf("# bench_living %s on %s, %u CPUs, load %s, data %s\n", a.mode.c_str(),

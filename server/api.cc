@@ -98,8 +98,8 @@ bool Api::Context::Wait() const {
 
 Api::Api(Database* db, Metrics* metrics, ApiLimits limits)
     : db_(db), metrics_(metrics), limits_(limits) {
-  auto add = [this](Method m, std::string path, Handler h, bool compute) {
-    Route r{m, {}, h, std::string(MethodName(m)) + " /" + path, compute};
+  auto add = [this](Method m, std::string path, Handler h, bool compute, bool write = false) {
+    Route r{m, {}, h, std::string(MethodName(m)) + " /" + path, compute, write};
     for (auto s : SplitPath(path)) r.pattern.emplace_back(s);
     for (size_t pos; (pos = r.label.find("{c}")) != std::string::npos;) {
       r.label.replace(pos, 3, "{name}");
@@ -114,18 +114,18 @@ Api::Api(Database* db, Metrics* metrics, ApiLimits limits)
   add(M::kGet, "metrics", &Api::MetricsText, true);
   add(M::kGet, "collections", &Api::ListCollections, false);
   add(M::kGet, "collections/{c}", &Api::GetCollection, true);
-  add(M::kPut, "collections/{c}", &Api::CreateCollection, true);
-  add(M::kDelete, "collections/{c}", &Api::DeleteCollection, true);
+  add(M::kPut, "collections/{c}", &Api::CreateCollection, true, true);
+  add(M::kDelete, "collections/{c}", &Api::DeleteCollection, true, true);
   add(M::kGet, "collections/{c}/exists", &Api::CollectionExists, false);
-  add(M::kPut, "collections/{c}/index", &Api::CreateIndex, true);
-  add(M::kDelete, "collections/{c}/index/{p}", &Api::DeleteIndex, true);
-  add(M::kPut, "collections/{c}/points", &Api::Upsert, true);
+  add(M::kPut, "collections/{c}/index", &Api::CreateIndex, true, true);
+  add(M::kDelete, "collections/{c}/index/{p}", &Api::DeleteIndex, true, true);
+  add(M::kPut, "collections/{c}/points", &Api::Upsert, true, true);
   add(M::kPost, "collections/{c}/points", &Api::RetrievePoints, true);
-  add(M::kPost, "collections/{c}/points/delete", &Api::DeletePoints, true);
-  add(M::kPost, "collections/{c}/points/payload", &Api::SetPayload, true);
-  add(M::kPut, "collections/{c}/points/payload", &Api::OverwritePayload, true);
-  add(M::kPost, "collections/{c}/points/payload/delete", &Api::DeletePayload, true);
-  add(M::kPost, "collections/{c}/points/payload/clear", &Api::ClearPayload, true);
+  add(M::kPost, "collections/{c}/points/delete", &Api::DeletePoints, true, true);
+  add(M::kPost, "collections/{c}/points/payload", &Api::SetPayload, true, true);
+  add(M::kPut, "collections/{c}/points/payload", &Api::OverwritePayload, true, true);
+  add(M::kPost, "collections/{c}/points/payload/delete", &Api::DeletePayload, true, true);
+  add(M::kPost, "collections/{c}/points/payload/clear", &Api::ClearPayload, true, true);
   add(M::kPost, "collections/{c}/points/search", &Api::Search, true);
   add(M::kPost, "collections/{c}/points/search/batch", &Api::SearchBatch, true);
   add(M::kPost, "collections/{c}/points/query", &Api::Query, true);

@@ -34,6 +34,9 @@ class Api {
     Handler handler;
     std::string label;  // "POST /collections/{name}/points/search" for metrics
     bool compute;       // runs on the compute pool (touches collection data)
+    // Changes data: runs on the write pool instead, so that writes waiting for each other, for an
+    // fsync or for the living index's room never hold up reads.
+    bool write = false;
   };
 
   // A request matched to its route, or the error response (404/405/400) to send instead.

@@ -26,6 +26,7 @@ struct HttpServer::Shared {
   Metrics* metrics;
   HttpServerOptions options;
   net::thread_pool* compute;
+  net::thread_pool* writes;
   std::atomic<int> in_flight{0};  // requests whose header has arrived, not yet answered
   std::atomic<bool> stopping{false};
 };
@@ -157,7 +158,8 @@ class Session : public std::enable_shared_from_this<Session> {
       Reply(shared_->api->Execute(routed_, req_.body()), routed_.route->label, false);
       return;
     }
-    net::post(*shared_->compute, [self = shared_from_this()]() {
+    net::thread_pool* pool = routed_.route->write ? shared_->writes : shared_->compute;
+    net::post(*pool, [self = shared_from_this()]() {
       // Answer from this thread when the socket takes the whole reply (the common case): the
       // client does not wait for a hop back to the I/O thread.
       self->Prepare(self->shared_->api->Execute(self->routed_, self->req_.body()),
@@ -311,6 +313,7 @@ HttpServer::HttpServer(Api* api, Metrics* metrics, HttpServerOptions options)
       acceptor_(net::make_strand(ioc_)),
       compute_(options_.compute_threads ? options_.compute_threads
                                         : std::max(1u, std::thread::hardware_concurrency())),
+      writes_(std::max(1u, options_.write_threads)),
       signals_(acceptor_.get_executor()),
       shutdown_timer_(acceptor_.get_executor()),
       shared_(std::make_shared<Shared>()) {
@@ -318,9 +321,13 @@ HttpServer::HttpServer(Api* api, Metrics* metrics, HttpServerOptions options)
   shared_->metrics = metrics_;
   shared_->options = options_;
   shared_->compute = &compute_;
+  shared_->writes = &writes_;
 }
 
-HttpServer::~HttpServer() { compute_.join(); }
+HttpServer::~HttpServer() {
+  compute_.join();
+  writes_.join();
+}
 
 Status HttpServer::Listen() {
   beast::error_code ec;
@@ -367,6 +374,7 @@ void HttpServer::Run(bool handle_signals) {
   ioc_.run();
   for (auto& t : threads) t.join();
   compute_.join();  // nothing may touch the Database after Run returns
+  writes_.join();
 }
 
 void HttpServer::Stop() {

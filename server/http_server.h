@@ -26,7 +26,8 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6333;                   // 0 = any free port (see HttpServer::port())
   unsigned io_threads = 2;                // threads running the sockets
-  unsigned compute_threads = 0;           // threads running handlers; 0 = hardware concurrency
+  unsigned compute_threads = 0;           // threads running reads; 0 = hardware concurrency
+  unsigned write_threads = 2;             // threads running writes (they parse request bodies)
   uint64_t max_body_bytes = 32ull << 20;  // larger bodies get 413
   size_t max_url_bytes = 8192;            // longer request targets get 414
   uint32_t max_header_bytes = 65536;      // larger header blocks get 431
@@ -67,6 +68,7 @@ class HttpServer {
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::thread_pool compute_;
+  boost::asio::thread_pool writes_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer shutdown_timer_;
   std::chrono::steady_clock::time_point shutdown_deadline_;

@@ -79,7 +79,10 @@ ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
   app.add_option("--io-threads", o.http.io_threads, "threads serving sockets")
       ->capture_default_str();
   app.add_option("--compute-threads", o.http.compute_threads,
-                 "threads running requests (0 = number of CPUs)")
+                 "threads running reads: searches, retrieve, scroll (0 = number of CPUs)")
+      ->capture_default_str();
+  app.add_option("--write-threads", o.http.write_threads,
+                 "threads running writes (upserts, deletes, payload changes)")
       ->capture_default_str();
   app.add_option("--search-threads", o.database.search_threads,
                  "engine threads for batch search and index builds (0 = number of CPUs)")

@@ -276,6 +276,18 @@ void PostingStore::FreeLocked(uint32_t first, uint32_t pages) {
   AddRunLocked(first, pages);
 }
 
+uint32_t PostingStore::AllocateBelowLocked(uint32_t pages, uint32_t below) {
+  // Best fit among the runs that end at or before `below` (compaction moves lists down).
+  for (auto fit = free_by_size_.lower_bound({pages, 0}); fit != free_by_size_.end(); ++fit) {
+    const auto [run_pages, first] = *fit;
+    if (first + pages > below) continue;
+    RemoveRunLocked(first, run_pages);
+    if (run_pages > pages) AddRunLocked(first + pages, run_pages - pages);
+    return first;
+  }
+  return 0;
+}
+
 uint32_t PostingStore::AllocateLocked(uint32_t pages) {
   // Best fit: the smallest run that holds `pages`, the lowest-placed among equals; the rest of
   // the run stays free. O(log runs).
@@ -327,7 +339,8 @@ Status PostingStore::WritePages(uint32_t first_page, const uint8_t* data, uint32
 }
 
 Result<PostingListInfo> PostingStore::WriteList(uint32_t list_id, const uint8_t* payload,
-                                                uint32_t bytes, uint32_t count) {
+                                                uint32_t bytes, uint32_t count,
+                                                uint32_t below_page) {
   const std::string ctx = Ctx(path_);
   if (bytes > 0 && payload == nullptr) {
     return Status::InvalidArgument(ctx + ": list " + std::to_string(list_id) +
@@ -348,7 +361,15 @@ Result<PostingListInfo> PostingStore::WriteList(uint32_t list_id, const uint8_t*
     if (!allocator_ready_) {
       return Status::FailedPrecondition(ctx + ": WriteList before InitAllocator");
     }
-    first = AllocateLocked(pages);
+    if (below_page != 0) {
+      first = AllocateBelowLocked(pages, below_page);
+      if (first == 0) {
+        return Status::NotFound(ctx + ": no free run of " + std::to_string(pages) +
+                                " pages below page " + std::to_string(below_page));
+      }
+    } else {
+      first = AllocateLocked(pages);
+    }
     if (first == 0) {
       return Status::InvalidArgument(ctx + ": list " + std::to_string(list_id) + " of " +
                                      std::to_string(pages) +

@@ -96,8 +96,11 @@ class PostingStore {
   // (growing the file). Returns the new extent. Not durable before Sync(). An empty list gets
   // {0, 0, count, 0} and no page. FailedPrecondition before InitAllocator or on an un-upgraded
   // version-1 file; IOError names the file and offset (the pages are returned to the pool).
+  // `below_page` (0 = anywhere): only a free run ending at or before that page will do
+  // (compaction: moving a list towards the start of the file so that its end can be trimmed);
+  // NotFound when there is none.
   Result<PostingListInfo> WriteList(uint32_t list_id, const uint8_t* payload, uint32_t bytes,
-                                    uint32_t count);
+                                    uint32_t count, uint32_t below_page = 0);
   // fdatasync: every WriteList before it is durable.
   Status Sync();
   // Returns the pages of `extent` to the free pool, merging it with free neighbours. Any thread.
@@ -143,6 +146,8 @@ class PostingStore {
   void FreeLocked(uint32_t first, uint32_t pages);  // coalesces with neighbours
   // First page of `pages` newly allocated pages; 0 when the file would exceed 2^32 - 1 pages.
   uint32_t AllocateLocked(uint32_t pages);
+  // First page of a best-fit run wholly below page `below`; 0 when there is none.
+  uint32_t AllocateBelowLocked(uint32_t pages, uint32_t below);
 
   // Fixed at Open/Create.
   std::string path_;

@@ -38,7 +38,7 @@ struct SpannConfig {
   uint32_t split_entries = 0;
   uint32_t merge_entries = 0;
   // After a split, rows of this many nearby lists are checked for reassignment (LIRE).
-  uint32_t reassign_neighbors = 8;
+  uint32_t reassign_neighbors = 4;
   // RNG rule factor of the updater's assignments (rows written after the build, reassigned
   // rows). Centroids made by splits sit closer together than the build's k-means ones, so the
   // build's 1.2 would prune replicas the build keeps: 1.35 keeps replicas per point near the

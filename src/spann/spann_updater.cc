@@ -27,9 +27,9 @@ double ThreadCpuSeconds() {
 
 float L2(const float* a, const float* b, uint32_t dim) { return index::L2SqrF32(a, b, dim); }
 
-// Balanced 2-means of n vectors (x: n x dim): labels[i] in {0, 1}, half of them each (the lower
-// half of d(x, c0) - d(x, c1)), and the two centroids. Seeds: the point farthest from the mean
-// and the point farthest from it; deterministic.
+// Balanced 2-means of n vectors (x: n x dim): the two centroids from balanced iterations (each
+// gives the lower half of d(x, c0) - d(x, c1) to c0), then labels[i] in {0, 1}: the nearer one.
+// Seeds: the point farthest from the mean and the point farthest from it; deterministic.
 void BalancedTwoMeans(const float* x, uint32_t n, uint32_t dim, std::vector<uint8_t>* labels,
                       std::vector<float>* c0, std::vector<float>* c1) {
   std::vector<float> mean(dim, 0.0f);
@@ -80,6 +80,17 @@ void BalancedTwoMeans(const float* x, uint32_t n, uint32_t dim, std::vector<uint
     }
     if (!changed && iter > 0) break;
   }
+  // Each vector then goes to its nearer centroid, unless that leaves a side with less than a
+  // quarter: the balanced cut is for the centroids, forcing vectors across it would only make
+  // them candidates for reassignment (LIRE) right away.
+  std::vector<uint8_t> nearest(n);
+  uint32_t ones = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const float* xi = x + size_t{i} * dim;
+    nearest[i] = L2(xi, c1->data(), dim) < L2(xi, c0->data(), dim) ? 1 : 0;
+    ones += nearest[i];
+  }
+  if (ones >= n / 4 && n - ones >= n / 4) labels->swap(nearest);
 }
 
 }  // namespace
@@ -114,8 +125,10 @@ struct SpannUpdater::Work {
 
   // The row's version in this cycle; rows without one (a crashed run's entries) never match.
   int Version(uint32_t row) const {
-    auto it = bumps.find(row);
-    if (it != bumps.end()) return it->second;
+    if (!bumps.empty()) {
+      auto it = bumps.find(row);
+      if (it != bumps.end()) return it->second;
+    }
     return row < versions.size() ? versions[row] : -1;
   }
   const uint8_t* Bytes(uint32_t row, size_t record_bytes) const {
@@ -168,7 +181,9 @@ uint32_t SpannUpdater::AssignRow(const index::CentroidIndex& nav, const float* x
   const float slack = (1.0f + p.closure_eps) * (1.0f + p.closure_eps);
   const float limit = hits[0].dist * slack;
   const float f2 = p.rng_factor * p.rng_factor;
-  std::vector<float> chosen_vecs(size_t{p.max_replicas} * dim_), cj(dim_);
+  // The chosen centroids are decoded once; a candidate is compared with them as stored.
+  thread_local std::vector<float> chosen_vecs;
+  chosen_vecs.resize(size_t{p.max_replicas} * dim_);
   uint32_t chosen = 0;
   out[chosen] = hits[0].id;
   nav.Decode(hits[0].id, chosen_vecs.data());
@@ -176,17 +191,14 @@ uint32_t SpannUpdater::AssignRow(const index::CentroidIndex& nav, const float* x
   for (size_t j = 1; j < hits.size() && chosen < p.max_replicas; ++j) {
     if (hits[j].dist > limit) break;
     bool keep = true;
-    if (f2 > 0) {
-      nav.Decode(hits[j].id, cj.data());
-      for (uint32_t i = 0; i < chosen && keep; ++i) {
-        if (f2 * L2(cj.data(), chosen_vecs.data() + size_t{i} * dim_, dim_) < hits[j].dist) {
-          keep = false;
-        }
+    for (uint32_t i = 0; i < chosen && keep && f2 > 0; ++i) {
+      if (f2 * nav.L2(chosen_vecs.data() + size_t{i} * dim_, hits[j].id) < hits[j].dist) {
+        keep = false;
       }
     }
     if (keep) {
       out[chosen] = hits[j].id;
-      std::memcpy(chosen_vecs.data() + size_t{chosen} * dim_, cj.data(), dim_ * sizeof(float));
+      nav.Decode(hits[j].id, chosen_vecs.data() + size_t{chosen} * dim_);
       ++chosen;
     }
   }
@@ -719,6 +731,42 @@ Status SpannUpdater::WriteLists(Work* w) {
   return Status::OK();
 }
 
+Status SpannUpdater::CompactFile(Work* w) {
+  // Lists placed last in the file move into free runs further down, so that the file's end can
+  // be given back once the cycle's record is durable: without it, rewritten lists (which grow,
+  // split and shrink) leave holes of the wrong sizes and the file keeps growing.
+  const storage::PostingStoreStats st = index_->store_->stats();
+  if (st.free_pages * 4 < st.file_bytes / storage::kPostingPageBytes) return Status::OK();
+  const uint64_t budget = std::max<uint64_t>(
+      64, static_cast<uint64_t>(params_.cycle_share * static_cast<double>(w->nav->alive_count())));
+  std::vector<std::pair<uint32_t, uint32_t>> by_place;  // (first page, list), last first
+  for (uint32_t l = 0; l < w->dir.size(); ++l) {
+    if (w->dir[l].pages > 0 && !w->written.count(l) && w->nav->alive(l)) {
+      by_place.emplace_back(w->dir[l].first_page, l);
+    }
+  }
+  std::sort(by_place.rbegin(), by_place.rend());
+  std::vector<uint8_t> payload;
+  uint64_t moved = 0;
+  for (const auto& [first, l] : by_place) {
+    if (moved >= budget) break;
+    const storage::PostingListInfo old = w->dir[l];
+    VECTORD_RETURN_IF_ERROR(index_->store_->ReadList(l, old, &payload));
+    auto ext = index_->store_->WriteList(l, payload.data(), old.bytes, old.count, first);
+    if (!ext.ok()) {
+      if (ext.status().code() == Status::Code::kNotFound) continue;  // no room below it
+      return ext.status();
+    }
+    w->freed.push_back(old);
+    w->dir[l] = *ext;
+    w->edit.lists.emplace_back(l, *ext);
+    w->written.insert(l);
+    w->stats.bytes_written += uint64_t{ext->pages} * storage::kPostingPageBytes;
+    ++moved;
+  }
+  return Status::OK();
+}
+
 Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
   const auto t0 = std::chrono::steady_clock::now();
   const double cpu0 = ThreadCpuSeconds();
@@ -767,6 +815,7 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
   VECTORD_RETURN_IF_ERROR(ProcessMerges(&w));
   VECTORD_RETURN_IF_ERROR(ProcessReassignments(&w));
   VECTORD_RETURN_IF_ERROR(WriteLists(&w));
+  VECTORD_RETURN_IF_ERROR(CompactFile(&w));
 
   // Commit: the new blocks, then the record that names them.
   w.edit.durable_rows = w.next_durable;
@@ -843,6 +892,7 @@ Result<SpannUpdater::CycleStats> SpannUpdater::RunCycle(const Locks& locks) {
     stale_since_sweep_ += w.stats.reassigned * params_.assign.max_replicas / 2;
   }
   for (const auto& ext : w.freed) VECTORD_RETURN_IF_ERROR(idx.store_->Free(ext));
+  VECTORD_RETURN_IF_ERROR(idx.store_->TrimTail());
   for (uint32_t id : w.freed_ids) free_ids_.insert(free_ids_.begin(), id);
   VECTORD_RETURN_IF_ERROR(MaybeCheckpoint(locks, /*force=*/false));
   w.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -41,7 +41,7 @@ struct SpannUpdateParams {
   uint32_t split_entries = 0;
   uint32_t merge_entries = 0;
   // LIRE: the nearest lists of a split one whose rows are checked for reassignment.
-  uint32_t reassign_neighbors = 8;
+  uint32_t reassign_neighbors = 4;
   // The sweep rewrites a list once this share of its entries is dead or stale.
   double gc_share = 0.2;
   // A cycle writes at most this share of the lists (and at least 256), so that the posting file
@@ -135,6 +135,7 @@ class SpannUpdater {
   Status ProcessReassignments(Work* w);
   Status ProcessMerges(Work* w);
   Status WriteLists(Work* w);
+  Status CompactFile(Work* w);
   // Splits `list` (content with x) in two; the halves are written.
   Status SplitList(Work* w, uint32_t list, ListContent c);
   Status CheckNeighbours(Work* w, uint32_t old_list, const float* old_centroid,

@@ -31,6 +31,7 @@ struct ImportOptions {
   size_t batch = 1000;
   unsigned parallel = 4;
   size_t limit = 0;  // 0 = all rows
+  size_t skip = 0;   // rows (and payload lines) skipped first
   uint64_t id_offset = 0;
   bool wait = false;
 };

@@ -21,13 +21,15 @@ namespace {
 // the payload file can be read sequentially, formatting and sending happen outside it.
 class BatchSource {
  public:
+  // Rows [first, total).
   BatchSource(const storage::DatasetReader& reader, std::ifstream* payloads,
-              std::string payload_path, size_t total, size_t batch)
+              std::string payload_path, size_t first, size_t total, size_t batch)
       : reader_(reader),
         payloads_(payloads),
         payload_path_(std::move(payload_path)),
         total_(total),
-        batch_(batch) {}
+        batch_(batch),
+        next_(first) {}
 
   // Fills the next batch; returns false at the end. On error sets *st and returns false.
   bool Next(size_t* begin, size_t* count, std::vector<char>* rows, std::vector<std::string>* lines,
@@ -64,7 +66,7 @@ class BatchSource {
   size_t total_;
   size_t batch_;
   std::mutex mu_;
-  size_t next_ = 0;      // guarded by mu_
+  size_t next_;          // guarded by mu_
   bool failed_ = false;  // guarded by mu_
 };
 
@@ -92,7 +94,8 @@ int RunImport(const ImportOptions& o) {
   }
   const storage::DatasetReader& reader = **reader_or;
   const storage::DatasetInfo& info = reader.info();
-  const size_t total = o.limit ? std::min(o.limit, info.n) : info.n;
+  const size_t total = o.limit ? std::min(o.skip + o.limit, info.n) : info.n;
+  const size_t first = std::min(o.skip, total);
   auto url = ParseUrl(o.url);
   if (!url.ok()) {
     std::fprintf(stderr, "vectorctl import: %s\n", url.status().ToString().c_str());
@@ -105,10 +108,13 @@ int RunImport(const ImportOptions& o) {
       std::fprintf(stderr, "vectorctl import: cannot open payload file '%s'\n", o.payload.c_str());
       return 1;
     }
+    std::string line;
+    for (size_t i = 0; i < first && std::getline(payload_file, line); ++i) {
+    }
   }
   std::fprintf(stderr,
                "import: %s: %s x %u %s (%s) -> %s collection '%s', batch %zu, %u parallel\n",
-               o.file.c_str(), WithCommas(total).c_str(), info.dim,
+               o.file.c_str(), WithCommas(total - first).c_str(), info.dim,
                storage::ElementTypeName(info.type), storage::DatasetFormatName(info.format),
                o.url.c_str(), o.collection.c_str(), o.batch, o.parallel);
   if (o.create) {
@@ -120,14 +126,14 @@ int RunImport(const ImportOptions& o) {
     }
   }
 
-  BatchSource source(reader, o.payload.empty() ? nullptr : &payload_file, o.payload, total,
+  BatchSource source(reader, o.payload.empty() ? nullptr : &payload_file, o.payload, first, total,
                      std::max<size_t>(1, o.batch));
   const std::string target =
       "/collections/" + o.collection + "/points?wait=" + (o.wait ? "true" : "false");
   std::mutex err_mu;
   Status first_error;  // guarded by err_mu
   std::atomic<bool> failed{false};
-  Progress progress("import", "points", total);
+  Progress progress("import", "points", total - first);
   auto fail = [&](Status st) {
     std::lock_guard<std::mutex> lock(err_mu);
     if (first_error.ok()) first_error = std::move(st);
@@ -178,8 +184,9 @@ int RunImport(const ImportOptions& o) {
     return 1;
   }
   const double secs = progress.ElapsedSeconds();
-  std::fprintf(stderr, "import: %s points in %.2f s: %s points/s\n", WithCommas(total).c_str(),
-               secs, WithCommas(static_cast<uint64_t>(secs > 0 ? total / secs : 0)).c_str());
+  std::fprintf(stderr, "import: %s points in %.2f s: %s points/s\n",
+               WithCommas(total - first).c_str(), secs,
+               WithCommas(static_cast<uint64_t>(secs > 0 ? (total - first) / secs : 0)).c_str());
   return 0;
 }
 

@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   im_cmd->add_option("--batch", im.batch, "Points per upsert request")->capture_default_str();
   im_cmd->add_option("--parallel", im.parallel, "Requests in flight (connections)")
       ->capture_default_str();
-  im_cmd->add_option("--limit", im.limit, "Import only the first N rows (0 = all)")
+  im_cmd->add_option("--limit", im.limit, "Import only N rows (0 = all)")->capture_default_str();
+  im_cmd->add_option("--skip", im.skip, "Start at this row (its payload line too); ids stay rows")
       ->capture_default_str();
   im_cmd->add_option("--id-offset", im.id_offset, "Point id of row 0")->capture_default_str();
   im_cmd->add_flag("--wait", im.wait, "Upsert with wait=true (each batch durable and visible)");
