@@ -2,9 +2,10 @@
 // and the pread pool) at several queue depths, and fio's figure for the same file beside it. The
 // SPANN benchmarks divide this ceiling by pages per query. Prints the machine, a table and CSV.
 //
-// Usage: bench_io [--dir DIR (/work/bench_tmp)] [--size-mib N (2048)] [--seconds S (3)]
+// Usage: bench_io [--dir DIR (bench_tmp)] [--size-mib N (2048)] [--seconds S (3)]
 //                 [--depths 1,8,32,64] [--no-fio] [--csv FILE] [--remove]
-// The file DIR/bench_io.dat is reused when it already has the requested size.
+// DIR is created if missing (a relative DIR under the current directory). The file
+// DIR/bench_io.dat is reused when it already has the requested size.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -40,7 +41,7 @@ using vectord::storage::IoReader;
 using vectord::storage::IoReaderOptions;
 
 struct Args {
-  std::string dir = "/work/bench_tmp";
+  std::string dir = "bench_tmp";
   uint64_t size_mib = 2048;
   double seconds = 3;
   std::vector<uint32_t> depths = {1, 8, 32, 64};

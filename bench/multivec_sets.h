@@ -1,4 +1,4 @@
-// Reading multi-vector benchmark sets (the mate/multivec layout, /work/shared/data/README.md):
+// Reading multi-vector benchmark sets (the mate/multivec layout, ../shared/data/README.md):
 // documents and queries as u8bin vectors + an offsets table, RootSIFT x 255 values turned into
 // unit float vectors; gt.ivecs / source.ivecs. Header-only, shared by the multi-vector benchmarks.
 #pragma once

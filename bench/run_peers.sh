@@ -7,7 +7,8 @@
 #   machine.txt        CPU, cores, memory, load before and after each step
 #
 # Usage: bench/run_peers.sh [DATA_DIR] [RESULTS_DIR] [BUILD_DIR]
-#   DATA_DIR     texmex set: base.bvecs, query.bvecs, gt.ivecs [/work/shared/data/mate/sift]
+#   DATA_DIR     texmex set: base.bvecs, query.bvecs, gt.ivecs [../shared/data/mate/sift, i.e.
+#                shared/ beside the repository]
 #   RESULTS_DIR  [BUILD_DIR/results/peers-<dataset>-<date>]
 #   BUILD_DIR    a configured build tree holding bench/bench_faiss_ivfpq [build-peers]
 # Environment: PEERS="faiss context sptag" (steps to run), FAISS_ARGS (extra arguments for the
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-data=$(cd "${1:-/work/shared/data/mate/sift}" && pwd)
+data=$(cd "${1:-$root/../shared/data/mate/sift}" && pwd)
 name=$(basename "$(dirname "$data")")-$(basename "$data")
 build=${3:-$root/build-peers}
 results=${2:-$build/results/peers-$name-$(date +%Y%m%d-%H%M)}

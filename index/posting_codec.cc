@@ -110,7 +110,7 @@ void RowsToFloat(const uint8_t* rows, size_t n, uint32_t dim, DataType dtype, fl
   const size_t total = n * dim;
   switch (dtype) {
     case DataType::kFloat32:
-      std::memcpy(out, rows, total * sizeof(float));
+      if (total != 0) std::memcpy(out, rows, total * sizeof(float));  // empty: rows may be null
       return;
     case DataType::kUint8:
       for (size_t i = 0; i < total; ++i) out[i] = rows[i];

@@ -190,6 +190,26 @@ TEST_F(VectorctlIntegration, GtImportBenchExactRecallIsOne) {
     EXPECT_GT(recall, 0.999) << out;
   }
 
+  // Filtered queries with payloads, the set sent twice: no recall (the truth is unfiltered); a
+  // filter that is not JSON fails before any request.
+  {
+    std::ofstream f(P("filters.jsonl"));
+    f << "{\"must\": [{\"key\": \"tag\", \"match\": {\"value\": \"t3\"}}]}\n\n"
+      << "{\"must\": [{\"key\": \"row\", \"range\": {\"lt\": 1000}}]}\n";
+  }
+  ASSERT_EQ(0, Run("bench --url " + Url() + " --collection it --queries " + P("query.u8bin") +
+                       " --gt " + P("gt.ivecs") + " --k 10 --with-payload --filters " +
+                       P("filters.jsonl") + " --repeat 2 --warmup 3 --csv -",
+                   &out, &err))
+      << err << out;
+  EXPECT_NE(out.find("\n1,100,10,0,,"), std::string::npos) << out;
+  EXPECT_NE(out.find("with payload, 2 filter(s), 100 requests per level"), std::string::npos)
+      << out;
+  EXPECT_EQ(1, Run("bench --url " + Url() + " --collection it --queries " + P("query.u8bin") +
+                       " --filter '{\"must\": [' --warmup 0",
+                   &out, &err));
+  EXPECT_NE(err.find("--filter: not JSON"), std::string::npos) << err;
+
   // Creating it again fails with the server's message; so does a wrong dimension.
   EXPECT_EQ(1, Run("import --url " + Url() + " --collection it --file " + P("base.u8bin") +
                        " --create --limit 5",

@@ -8,6 +8,8 @@
 # docs/benchmarks.md.
 #
 # Usage: run_sptag.sh [DATA_DIR] [RESULTS_DIR]
+#   DATA_DIR     [../shared/data/mate/sift from the repository root, i.e. shared/ beside it]
+#   RESULTS_DIR  [./results]
 # Environment (defaults in brackets):
 #   SPTAG_WORK        index + logs directory [/tmp/sptag-spann/<name of DATA_DIR's parent>-<N>]
 #   SPTAG_REBUILD     1: rebuild even when the index exists [0]
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-data=$(cd "${1:-/work/shared/data/mate/sift}" && pwd)
+data=$(cd "${1:-$here/../../../shared/data/mate/sift}" && pwd)
 results=${2:-$PWD/results}
 mkdir -p "$results"
 results=$(cd "$results" && pwd)

@@ -88,7 +88,7 @@ const PlannerCosts& DefaultPlannerCosts() {
       /*brute_page_us=*/9.5,
       /*brute_scan_page_us=*/4.7,
       /*brute_row_us=*/0.03,
-      // Plans (b)/(c), recalibrated for 2-page lists (stop 8, 2026-12-07 04:41, load ~0.5,
+      // Plans (b)/(c), recalibrated for 2-page lists (2026-12-07 04:41, load ~0.5,
       // 16,313 lists): plan (b) forced on the angle filters, 48 .. 8,887 lists read: least squares
       // 1,530 us + 9.1 us per list (several rounds, each an I/O latency); plan (c) is one batch:
       // the unfiltered search's 26.7 lists in 384 us (mean) less 26.7 x 9.1 us leaves ~140 us.
@@ -117,7 +117,7 @@ const PlannerCosts& DefaultPlannerCosts() {
       // 0.01% .. 50% = 31 .. 129,245 rows scored: 283, 414, 518, 891, 1,300 us; least squares
       // 465 us + 0.0069 us per row. The fixed part is mostly the re-rank reads (23-52 pages):
       // modelled as code_fixed_us + code_reread_share x R pages at brute_page_us.
-      // Recalibrated at stop 8 (same run as plans (b)/(c) above): angle 0.01% .. 50% = 31 ..
+      // Recalibrated (same run as plans (b)/(c) above): angle 0.01% .. 50% = 31 ..
       // 129,245 rows: 127, 284, 381, 646, 1,036 us; least squares 307 us + 0.0059 us per row;
       // the re-read share now 0.45 (60 + 0.45 x 60 x 9.5 = 317 us fixed).
       /*code_fixed_us=*/60.0,

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -74,40 +75,95 @@ int RunBench(const BenchOptions& o) {
   };
   auto qr = storage::DatasetReader::Open(o.queries);
   if (!qr.ok()) return fail(qr.status());
-  auto gr = storage::DatasetReader::Open(o.gt);
-  if (!gr.ok()) return fail(gr.status());
   auto url = ParseUrl(o.url);
   if (!url.ok()) return fail(url.status());
   const storage::DatasetInfo& qi = (*qr)->info();
-  const storage::DatasetInfo& gi = (*gr)->info();
-  if (gi.type != storage::ElementType::kInt32) {
-    return fail(Status::InvalidArgument("ground truth '" + o.gt + "' must be .ivecs or .ibin"));
-  }
   size_t nq = o.limit_queries ? std::min(o.limit_queries, qi.n) : qi.n;
-  if (gi.n < nq) {
-    return fail(Status::InvalidArgument("ground truth '" + o.gt + "' has " + std::to_string(gi.n) +
-                                        " rows, fewer than the " + std::to_string(nq) +
-                                        " queries"));
-  }
-  if (gi.dim < o.k) {
-    return fail(Status::InvalidArgument("ground truth '" + o.gt + "' has top-" +
-                                        std::to_string(gi.dim) +
-                                        ", less than k=" + std::to_string(o.k)));
-  }
   if (nq == 0) return fail(Status::InvalidArgument("no queries in '" + o.queries + "'"));
+  // Ground truth is optional: without it (or with a filter, which the unfiltered truth does not
+  // describe) recall is not reported.
+  const bool filtered = !o.filter.empty() || !o.filters.empty();
+  if (!o.filter.empty() && !o.filters.empty()) {
+    return fail(Status::InvalidArgument("give --filter or --filters, not both"));
+  }
+  std::vector<int32_t> gt;
+  size_t gt_dim = 0;
+  if (!o.gt.empty()) {
+    auto gr = storage::DatasetReader::Open(o.gt);
+    if (!gr.ok()) return fail(gr.status());
+    const storage::DatasetInfo& gi = (*gr)->info();
+    if (gi.type != storage::ElementType::kInt32) {
+      return fail(Status::InvalidArgument("ground truth '" + o.gt + "' must be .ivecs or .ibin"));
+    }
+    if (gi.n < nq) {
+      return fail(Status::InvalidArgument("ground truth '" + o.gt + "' has " +
+                                          std::to_string(gi.n) + " rows, fewer than the " +
+                                          std::to_string(nq) + " queries"));
+    }
+    if (gi.dim < o.k) {
+      return fail(Status::InvalidArgument("ground truth '" + o.gt + "' has top-" +
+                                          std::to_string(gi.dim) +
+                                          ", less than k=" + std::to_string(o.k)));
+    }
+    gt_dim = gi.dim;
+    gt.resize(nq * gi.dim);
+    if (Status st = (*gr)->ReadRaw(0, nq, gt.data()); !st.ok()) return fail(st);
+  }
+  const bool with_recall = !gt.empty() && !filtered;
+  // Filters: validated here, so that a typo fails before any request.
+  std::vector<std::string> filter_lines;
+  auto add_filter = [&](const std::string& text, const std::string& where) -> Status {
+    try {
+      const auto j = nlohmann::json::parse(text);
+      if (!j.is_object())
+        return Status::InvalidArgument(where + ": a filter must be a JSON object");
+      filter_lines.push_back(j.dump());
+    } catch (const std::exception& e) {
+      return Status::InvalidArgument(where + ": not JSON: " + e.what());
+    }
+    return Status::OK();
+  };
+  if (!o.filter.empty()) {
+    if (Status st = add_filter(o.filter, "--filter"); !st.ok()) return fail(st);
+  } else if (!o.filters.empty()) {
+    std::ifstream in(o.filters);
+    if (!in) return fail(Status::IOError("cannot open filters file '" + o.filters + "'"));
+    std::string line;
+    for (size_t n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      if (Status st = add_filter(line, o.filters + " line " + std::to_string(n)); !st.ok()) {
+        return fail(st);
+      }
+    }
+    if (filter_lines.empty()) {
+      return fail(Status::InvalidArgument("filters file '" + o.filters + "' has no filters"));
+    }
+  }
   std::vector<char> qrows(nq * qi.row_bytes());
-  std::vector<int32_t> gt(nq * gi.dim);
   if (Status st = (*qr)->ReadRaw(0, nq, qrows.data()); !st.ok()) return fail(st);
-  if (Status st = (*gr)->ReadRaw(0, nq, gt.data()); !st.ok()) return fail(st);
-  std::vector<std::string> bodies(nq);
-  for (size_t q = 0; q < nq; ++q) {
-    AppendQueryBody(&bodies[q], qi.type, qi.dim, qrows.data() + q * qi.row_bytes(), o.k, o.exact);
+  // One body per (query, filter) pair the run sends: request r uses query r mod nq and filter
+  // r mod (number of filters).
+  const size_t repeat = std::max<size_t>(1, o.repeat);
+  const size_t nreq = nq * repeat;
+  const size_t nbodies = filter_lines.empty() ? nq : std::lcm(nq, filter_lines.size());
+  std::vector<std::string> bodies(std::min(nbodies, std::max(nq, nreq)));
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    const size_t q = b % nq;
+    AppendQueryBody(&bodies[b], qi.type, qi.dim, qrows.data() + q * qi.row_bytes(), o.k, o.exact,
+                    o.with_payload,
+                    filter_lines.empty() ? std::string_view{}
+                                         : std::string_view(filter_lines[b % filter_lines.size()]));
   }
   const std::string target = "/collections/" + o.collection + "/points/query";
 
-  std::printf("# vectorctl bench: %s collection '%s', %zu queries x %u %s from %s, k=%zu%s\n",
-              o.url.c_str(), o.collection.c_str(), nq, qi.dim, storage::ElementTypeName(qi.type),
-              o.queries.c_str(), o.k, o.exact ? ", exact" : "");
+  std::printf(
+      "# vectorctl bench: %s collection '%s', %zu queries x %u %s from %s, k=%zu%s%s%s, "
+      "%zu requests per level\n",
+      o.url.c_str(), o.collection.c_str(), nq, qi.dim, storage::ElementTypeName(qi.type),
+      o.queries.c_str(), o.k, o.exact ? ", exact" : "", o.with_payload ? ", with payload" : "",
+      filter_lines.empty() ? ""
+                           : (", " + std::to_string(filter_lines.size()) + " filter(s)").c_str(),
+      nreq);
   std::printf("# client machine: %u cores, %s\n", std::thread::hardware_concurrency(),
               CpuModel().c_str());
   std::fflush(stdout);
@@ -119,8 +175,8 @@ int RunBench(const BenchOptions& o) {
     std::atomic<bool> failed{false};
     std::mutex mu;
     Status error;  // guarded by mu
-    std::vector<double> lat_ms(nq, 0);
-    std::vector<double> recall(nq, 0);
+    std::vector<double> lat_ms(nreq, 0);
+    std::vector<double> recall(nreq, 0);
     std::atomic<size_t> warm_next{0};
     std::atomic<unsigned> ready{0};
     std::atomic<bool> go{false};
@@ -136,16 +192,16 @@ int RunBench(const BenchOptions& o) {
         HttpClient client(*url);
         // Warm-up: connections open, server caches warm; not measured.
         for (size_t w; !failed && (w = warm_next.fetch_add(1)) < o.warmup;) {
-          auto r = client.Request("POST", target, bodies[w % nq]);
+          auto r = client.Request("POST", target, bodies[w % bodies.size()]);
           if (!r.ok()) return record_error(r.status());
           if (r->status / 100 != 2) return record_error(Status::Internal(DescribeHttpError(*r)));
         }
         ready.fetch_add(1);
         while (!go.load()) std::this_thread::yield();
         std::vector<int64_t> ids;
-        for (size_t q; !failed && (q = next.fetch_add(1)) < nq;) {
+        for (size_t q; !failed && (q = next.fetch_add(1)) < nreq;) {
           const auto s = std::chrono::steady_clock::now();
-          auto r = client.Request("POST", target, bodies[q]);
+          auto r = client.Request("POST", target, bodies[q % bodies.size()]);
           const auto e = std::chrono::steady_clock::now();
           if (!r.ok()) return record_error(r.status());
           if (r->status / 100 != 2) {
@@ -156,7 +212,8 @@ int RunBench(const BenchOptions& o) {
           if (Status st = ParseIds(r->body, &ids); !st.ok()) {
             return record_error(st.WithContext("query " + std::to_string(q)));
           }
-          const int32_t* g = gt.data() + q * gi.dim;
+          if (!with_recall) continue;
+          const int32_t* g = gt.data() + (q % nq) * gt_dim;
           std::unordered_set<int64_t> truth(g, g + o.k);
           size_t hit = 0;
           for (size_t i = 0; i < std::min(ids.size(), o.k); ++i) hit += truth.count(ids[i]);
@@ -176,39 +233,48 @@ int RunBench(const BenchOptions& o) {
     }
     LevelResult lr;
     lr.concurrency = c;
-    lr.queries = nq;
-    lr.qps = static_cast<double>(nq) / secs;
+    lr.queries = nreq;
+    lr.qps = static_cast<double>(nreq) / secs;
     double sum_lat = 0, sum_rec = 0;
-    for (size_t q = 0; q < nq; ++q) {
+    for (size_t q = 0; q < nreq; ++q) {
       sum_lat += lat_ms[q];
       sum_rec += recall[q];
     }
-    lr.recall = sum_rec / static_cast<double>(nq);
-    lr.mean_ms = sum_lat / static_cast<double>(nq);
+    lr.recall = with_recall ? sum_rec / static_cast<double>(nreq) : -1;
+    lr.mean_ms = sum_lat / static_cast<double>(nreq);
     std::sort(lat_ms.begin(), lat_ms.end());
     lr.p50_ms = Percentile(lat_ms, 50);
     lr.p95_ms = Percentile(lat_ms, 95);
     lr.p99_ms = Percentile(lat_ms, 99);
     lr.max_ms = lat_ms.back();
-    std::fprintf(stderr, "bench: concurrency %u: %zu queries in %.2f s\n", c, nq, secs);
+    std::fprintf(stderr, "bench: concurrency %u: %zu queries in %.2f s\n", c, nreq, secs);
     results.push_back(lr);
   }
 
   std::printf("%11s %8s %9s %10s %9s %9s %9s %9s %9s\n", "concurrency", "queries",
               ("recall@" + std::to_string(o.k)).c_str(), "QPS", "mean_ms", "p50_ms", "p95_ms",
               "p99_ms", "max_ms");
+  // recall is -1 (printed "-", empty in CSV) when not measured: no --gt, or a filter.
   for (const auto& r : results) {
-    std::printf("%11u %8zu %9.4f %10.1f %9.3f %9.3f %9.3f %9.3f %9.3f\n", r.concurrency, r.queries,
-                r.recall, r.qps, r.mean_ms, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms);
+    char rec[32];
+    if (r.recall < 0) {
+      std::snprintf(rec, sizeof rec, "-");
+    } else {
+      std::snprintf(rec, sizeof rec, "%.4f", r.recall);
+    }
+    std::printf("%11u %8zu %9s %10.1f %9.3f %9.3f %9.3f %9.3f %9.3f\n", r.concurrency, r.queries,
+                rec, r.qps, r.mean_ms, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms);
   }
   if (!o.csv.empty()) {
     std::string csv =
         "concurrency,queries,k,exact,recall,qps,mean_ms,p50_ms,p95_ms,p99_ms,max_ms\n";
     char line[256];
     for (const auto& r : results) {
-      std::snprintf(line, sizeof line, "%u,%zu,%zu,%d,%.6f,%.2f,%.4f,%.4f,%.4f,%.4f,%.4f\n",
-                    r.concurrency, r.queries, o.k, o.exact ? 1 : 0, r.recall, r.qps, r.mean_ms,
-                    r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms);
+      char rec[32] = "";
+      if (r.recall >= 0) std::snprintf(rec, sizeof rec, "%.6f", r.recall);
+      std::snprintf(line, sizeof line, "%u,%zu,%zu,%d,%s,%.2f,%.4f,%.4f,%.4f,%.4f,%.4f\n",
+                    r.concurrency, r.queries, o.k, o.exact ? 1 : 0, rec, r.qps, r.mean_ms, r.p50_ms,
+                    r.p95_ms, r.p99_ms, r.max_ms);
       csv += line;
     }
     if (o.csv == "-") {

@@ -48,6 +48,10 @@ struct BenchOptions {
   bool exact = false;
   std::string csv;  // "" = none, "-" = stdout
   size_t warmup = 100;
+  bool with_payload = false;  // "with_payload": true in every query
+  std::string filter;         // one filter (JSON) for every query
+  std::string filters;        // JSON lines: query i uses line i mod n
+  size_t repeat = 1;          // the query set is sent this many times per level
 };
 int RunBench(const BenchOptions& o);
 

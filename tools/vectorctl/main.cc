@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   bn_cmd->add_option("--url", bn.url, "Server URL")->capture_default_str();
   bn_cmd->add_option("--collection", bn.collection, "Collection name")->required();
   bn_cmd->add_option("--queries", bn.queries, "Query vectors file")->required();
-  bn_cmd->add_option("--gt", bn.gt, "Ground truth (.ivecs/.ibin of point ids)")->required();
+  bn_cmd->add_option("--gt", bn.gt,
+                     "Ground truth (.ivecs/.ibin of point ids); without it recall is not reported");
   bn_cmd->add_option("--k", bn.k, "Results per query (recall@k)")->capture_default_str();
   bn_cmd->add_option("--concurrency", bn.concurrency, "Concurrency levels, e.g. 1,4,16")
       ->delimiter(',')
@@ -65,6 +66,12 @@ int main(int argc, char** argv) {
   bn_cmd->add_flag("--exact", bn.exact, "Ask for exact search (params.exact = true)");
   bn_cmd->add_option("--csv", bn.csv, "Also write CSV to this file ('-' = stdout)");
   bn_cmd->add_option("--warmup", bn.warmup, "Unmeasured requests before each level")
+      ->capture_default_str();
+  bn_cmd->add_flag("--with-payload", bn.with_payload, "Ask for payloads (with_payload = true)");
+  bn_cmd->add_option("--filter", bn.filter, "A filter (JSON) for every query; recall not reported");
+  bn_cmd->add_option("--filters", bn.filters,
+                     "JSON lines of filters: query i uses line i mod n; recall not reported");
+  bn_cmd->add_option("--repeat", bn.repeat, "Send the query set this many times per level")
       ->capture_default_str();
 
   BuildOptions bd;

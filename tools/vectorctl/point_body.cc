@@ -139,12 +139,17 @@ void AppendPointsBody(std::string* out, storage::ElementType t, uint32_t dim, co
 }
 
 void AppendQueryBody(std::string* out, storage::ElementType t, uint32_t dim, const void* row,
-                     size_t k, bool exact) {
+                     size_t k, bool exact, bool with_payload, std::string_view filter) {
   out->append("{\"query\":");
   AppendVectorJson(out, t, row, dim);
   out->append(",\"limit\":");
   AppendU64(out, k);
   if (exact) out->append(",\"params\":{\"exact\":true}");
+  if (with_payload) out->append(",\"with_payload\":true");
+  if (!filter.empty()) {
+    out->append(",\"filter\":");
+    out->append(filter);
+  }
   out->push_back('}');
 }
 

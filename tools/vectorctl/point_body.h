@@ -27,8 +27,9 @@ Status ValidatePayloadLine(std::string_view line, std::string_view where);
 void AppendPointsBody(std::string* out, storage::ElementType t, uint32_t dim, const void* rows,
                       size_t count, uint64_t first_id, const std::string_view* payloads);
 
-// Appends {"query":[...],"limit":k[,"params":{"exact":true}]} for one query.
+// Appends {"query":[...],"limit":k[,"params":{"exact":true}][,"with_payload":true]
+// [,"filter":F]} for one query; `filter` is JSON text (already validated), empty = none.
 void AppendQueryBody(std::string* out, storage::ElementType t, uint32_t dim, const void* row,
-                     size_t k, bool exact);
+                     size_t k, bool exact, bool with_payload = false, std::string_view filter = {});
 
 }  // namespace vectord::vectorctl
