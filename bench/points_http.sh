@@ -10,7 +10,9 @@
 # Usage: bench/points_http.sh [BUILD_DIR] [DATA_DIR] [PORT] [ROUNDS]
 #   DATA_DIR holds base.bvecs (or base.u8bin), attrs.jsonl, query.bvecs (or query.u8bin) and,
 #   optionally, gt.ivecs. VECTORD_BENCH_DIR: a directory for the data (default: a fresh one under
-#   /tmp, removed at the end); VECTORD_SERVER_FLAGS: extra vectord flags (e.g. cache sizes).
+#   /tmp, removed at the end); VECTORD_SERVER_FLAGS: extra vectord flags (e.g. cache sizes);
+#   VECTORCTL: the vectorctl to drive it with (default BUILD_DIR/vectorctl), e.g. to measure
+#   an older server with the current client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -18,6 +20,7 @@ data=${2:-../shared/data/mate/sift}
 port=${3:-16397}
 rounds=${4:-3}
 url="http://127.0.0.1:$port"
+ctl=${VECTORCTL:-$build/vectorctl}
 base=$data/base.bvecs
 [ -f "$base" ] || base=$data/base.u8bin
 queries=$data/query.bvecs
@@ -76,7 +79,7 @@ if ! info >/dev/null 2>&1; then
     curl -sf -X PUT "$url/collections/pts/index?wait=true" -H 'Content-Type: application/json' \
       -d "{\"field_name\":\"${f%%:*}\",\"field_schema\":\"${f##*:}\"}" >/dev/null
   done
-  "$build/vectorctl" import --url "$url" --collection pts --file "$base" \
+  "$ctl" import --url "$url" --collection pts --file "$base" \
     --payload "$data/attrs.jsonl" --batch 1000 --parallel 4 --wait 2>&1 | tail -1
   echo "after import: $(rss), load $(load)"
   ti=$(now)
@@ -108,7 +111,7 @@ for r in $(seq "$rounds"); do
   for mode in ids payloads; do
     extra=()
     [ $mode = payloads ] && extra=(--with-payload)
-    "$build/vectorctl" bench --url "$url" --collection pts --queries "$queries" "${gt[@]}" \
+    "$ctl" bench --url "$url" --collection pts --queries "$queries" "${gt[@]}" \
       --k 10 --concurrency 1 --warmup 100 "${extra[@]}" --csv "$work/$mode.$r.csv" >/dev/null \
       2>&1
     echo "round $r $mode: $(tail -1 "$work/$mode.$r.csv" | awk -F, \
@@ -152,7 +155,7 @@ with open(out, "w") as o:
                                                           "lte": p["response"] * 1.1}}]}
         o.write(json.dumps(flt) + "\n")
 EOF
-"$build/vectorctl" bench --url "$url" --collection pts --queries "$queries" --k 10 \
+"$ctl" bench --url "$url" --collection pts --queries "$queries" --k 10 \
   --concurrency 1,4 --warmup 50 --with-payload --filters "$work/filters.jsonl" \
   --limit-queries 1000 --repeat 10 | tail -3
 echo "after 10,000 filtered queries (x2 levels): $(rss) = $(echo "$(rss_kib) * 1024 / $points" \

@@ -565,6 +565,8 @@ HttpResponse Api::GetCollection(Context& c) {
     mem["total"] = total;
     result["memory_bytes"] = std::move(mem);
   }
+  // vectord extension: what the last open read (oplog rows replayed, or a full scan).
+  result["open"] = {{"replayed_rows", info.open_replayed_rows}, {"full_scan", info.open_full_scan}};
   return OkResponse(result, c.Elapsed());
 }
 

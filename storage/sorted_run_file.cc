@@ -217,6 +217,49 @@ Status SortedRunFile::ScanBlocks(double lo, double hi,
   return Status::OK();
 }
 
+Status SortedRunFile::CollectRows(double lo, bool lo_open, double hi, bool hi_open,
+                                  std::vector<uint32_t>* rows) const {
+  if (blocks_ == 0 || lo > hi) return Status::OK();
+  auto in = [&](double v) { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); };
+  const uint64_t first_ge =
+      static_cast<uint64_t>(std::lower_bound(fences_.begin(), fences_.end(), lo) - fences_.begin());
+  const uint64_t begin = first_ge == 0 ? 0 : first_ge - 1;
+  const uint64_t end =
+      static_cast<uint64_t>(std::upper_bound(fences_.begin(), fences_.end(), hi) - fences_.begin());
+  std::vector<uint8_t> scratch;
+  for (uint64_t b0 = begin; b0 < end; b0 += kIoBlocks) {
+    const uint64_t n = std::min(kIoBlocks, end - b0);
+    scratch.resize(n * kRunBlockBytes);
+    VECTORD_RETURN_IF_ERROR(PreadAll(fd_, scratch.data(), scratch.size(), BlockOffset(b0), path_));
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint8_t* p = scratch.data() + i * kRunBlockBytes;
+      const uint64_t b = b0 + i;
+      const uint32_t count = GetU32(p + kCountAt);
+      const uint32_t want = b + 1 < blocks_
+                                ? kRunEntriesPerBlock
+                                : static_cast<uint32_t>(entries_ - b * kRunEntriesPerBlock);
+      if (GetU32(p + kBlockCrcAt) != BlockCrc(b, p) || count != want) {
+        return Status::Corruption("sorted run file '" + path_ + "': block at offset " +
+                                  std::to_string(BlockOffset(b)) + " fails its checksum");
+      }
+      // Values ascend: a block starting inside the interval whose successor also starts inside
+      // it holds only values inside it.
+      const bool whole = b + 1 < blocks_ && in(fences_[b]) && in(fences_[b + 1]);
+      const size_t at = rows->size();
+      if (whole) {
+        rows->resize(at + count);
+        uint32_t* out = rows->data() + at;
+        for (uint32_t j = 0; j < count; ++j) out[j] = GetU32(p + j * kEntryBytes + 8);
+      } else {
+        for (uint32_t j = 0; j < count; ++j) {
+          if (in(GetF64(p + j * kEntryBytes))) rows->push_back(GetU32(p + j * kEntryBytes + 8));
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::unique_ptr<SortedRunFile::Reader>> SortedRunFile::NewReader() const {
   std::unique_ptr<Reader> r(new Reader(this));
   VECTORD_RETURN_IF_ERROR(r->Fill());

@@ -79,6 +79,13 @@ class SortedRunFile {
   Status ScanBlocks(double lo, double hi,
                     const std::function<void(std::span<const RunEntry>)>& fn) const;
 
+  // Appends to *rows, in value order, the row of every entry whose value lies in the interval
+  // from lo to hi (lo_open: lo excluded; hi_open: hi excluded). Blocks whose fences place them
+  // wholly inside the interval are copied without testing their values; only the blocks at
+  // either end are tested entry by entry. Same reads and checks as ScanBlocks.
+  Status CollectRows(double lo, bool lo_open, double hi, bool hi_open,
+                     std::vector<uint32_t>* rows) const;
+
   // Every entry in order, read sequentially in 1 MiB chunks (merges).
   class Reader {
    public:

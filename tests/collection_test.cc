@@ -255,8 +255,12 @@ TEST_F(CollectionTest, PayloadOperationsAndDrop) {
   EXPECT_EQ(*coll->Retrieve({PointId::Num(1)}, true, false)->at(0).payload,
             (Json{{"b", {{"d", 4}}}}));
   ASSERT_TRUE(coll->OverwritePayload(one, Json{{"z", true}}, true).ok());
+  EXPECT_GT(coll->Info().open_replayed_rows + coll->Info().open_full_scan, 0u);  // a new store
   Reopen();
   coll = Get("p");
+  // A clean close checkpoints the point store: the open replays nothing and scans nothing.
+  EXPECT_EQ(coll->Info().open_replayed_rows, 0u);
+  EXPECT_FALSE(coll->Info().open_full_scan);
   EXPECT_EQ(*coll->Retrieve({PointId::Num(1)}, true, false)->at(0).payload, (Json{{"z", true}}));
   ASSERT_TRUE(coll->ClearPayload(one, true).ok());
   EXPECT_EQ(coll->Count(F(R"({"must":{"is_empty":{"key":"z"}}})")).value(), 2u);

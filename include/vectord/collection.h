@@ -151,6 +151,11 @@ struct CollectionInfo {
   std::optional<IndexUpdates> index_updates;
   // RAM held by each part of the collection, bytes (name -> bytes): where memory goes.
   std::vector<std::pair<std::string, uint64_t>> memory;
+  // What the last open of the collection read: rows replayed from the oplog (written after the
+  // last point-store checkpoint; 0 after a clean shutdown), or a full scan of every record (no
+  // usable checkpoint).
+  uint64_t open_replayed_rows = 0;
+  bool open_full_scan = false;
 };
 
 struct SearchRequest {

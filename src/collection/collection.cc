@@ -250,6 +250,14 @@ void CollectionImpl::Close() {
   jobs_->Cancel();
   jobs_->WaitIdle();
   std::lock_guard<std::mutex> wl(write_mu_);
+  if (!closed_ && !dropped_ && points_ && points_->touched_since_checkpoint() > 0) {
+    // A clean close leaves nothing for the next open to replay (a crash replays at most
+    // checkpoint_rows rows of the oplog).
+    if (Status st = points_->Checkpoint(mu_); !st.ok()) {
+      std::cerr << "vectord: collection '" << name_
+                << "': point store checkpoint at close failed: " << st.ToString() << "\n";
+    }
+  }
   std::unique_lock l(mu_);
   closed_ = true;
   // What holds the metadata store (read views) goes now, so that the database can close it; the
@@ -273,6 +281,8 @@ CollectionInfo CollectionImpl::Info() const {
     index_->FillMemory(&info.memory);
   }
   info.memory.emplace_back("vectors_ram", vectors_->ram_bytes());
+  info.open_replayed_rows = points_->open_stats().replayed_rows;
+  info.open_full_scan = points_->open_stats().full_scan;
   // Points inside the SSD index (exact search needs none: 0 without an index).
   const uint64_t indexed = index_ && index_->has_index() ? index_->durable_rows() : 0;
   info.indexed_vectors_count =

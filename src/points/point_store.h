@@ -211,6 +211,8 @@ class PointStore {
 
   // Whether enough changed since the last checkpoint (caller's shared lock).
   bool CheckpointDue() const;
+  // Rows written since the last checkpoint: what the next open replays from the oplog.
+  uint64_t touched_since_checkpoint() const { return touched_since_checkpoint_; }
   // Writes a new checkpoint and deletes the oplog records it covers. `mu` is the caller's mutex
   // that guards this store; it is taken exclusively for two short moments (freeze, install) and
   // shared while the state is written, so readers go on and writers wait only briefly. Called

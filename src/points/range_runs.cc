@@ -236,6 +236,9 @@ Status RangeRuns::CollectRange(const Range& range, std::vector<uint32_t>* rows) 
   if (range.lte) hi = std::min(hi, *range.lte);
   VECTORD_RETURN_IF_ERROR(tail_.CollectRange(range, rows));
   if (!(lo <= hi)) return Status::OK();
+  // Open ends: gt / lt bounds that are the binding ones.
+  const bool lo_open = range.gt && *range.gt == lo && !(range.gte && *range.gte > lo);
+  const bool hi_open = range.lt && *range.lt == hi && !(range.lte && *range.lte < hi);
   for (const Run& r : runs_) {
     const Roaring* dead = r.dead.isEmpty() ? nullptr : &r.dead;
     auto take = [&](std::span<const storage::RunEntry> entries) {
@@ -246,7 +249,14 @@ Status RangeRuns::CollectRange(const Range& range, std::vector<uint32_t>* rows) 
       }
     };
     if (r.data->file) {
-      VECTORD_RETURN_IF_ERROR(r.data->file->ScanBlocks(lo, hi, take));
+      const size_t at = rows->size();
+      VECTORD_RETURN_IF_ERROR(r.data->file->CollectRows(lo, lo_open, hi, hi_open, rows));
+      if (dead != nullptr) {
+        // Rows whose entries in this run no longer count (the row was rewritten or deleted).
+        auto keep = std::remove_if(rows->begin() + static_cast<std::ptrdiff_t>(at), rows->end(),
+                                   [dead](uint32_t row) { return dead->contains(row); });
+        rows->erase(keep, rows->end());
+      }
     } else {
       const auto& mem = r.data->mem;
       auto begin = std::partition_point(mem.begin(), mem.end(),
