@@ -132,20 +132,26 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& di
   // only the partitions in use are cached): at a billion points they would otherwise be
   // gigabytes of heap outside any budget.
   std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(block_cache_bytes);
-  auto cf_options = [&](bool bloom) {
+  auto cf_options = [&](bool point_lookups, bool bloom) {
     rocksdb::ColumnFamilyOptions cf_opts;
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;
+    if (point_lookups) {
+      // Index and filter blocks in the cache, partitioned (only the partitions in use are
+      // cached) with the top level pinned; a hash index inside each data block finds a key
+      // without the binary search over the block's restart points.
+      table.cache_index_and_filter_blocks = true;
+      table.pin_top_level_index_and_filter = true;
+      table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+      table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+    }
     if (bloom) {
-      // Point look-ups by key (id -> row, row -> id, payloads, tombstones): a 10-bit bloom
+      // Point look-ups by key (id -> row, row -> id, tombstones): a 10-bit bloom
       // filter answers most look-ups of absent keys (new ids in an upsert) without reading a
       // data block.
       table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       table.whole_key_filtering = true;
       table.optimize_filters_for_memory = true;
-      table.cache_index_and_filter_blocks = true;
-      table.pin_top_level_index_and_filter = true;
-      table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
       table.partition_filters = true;
     }
     cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -158,10 +164,12 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& di
     return cf_opts;
   };
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false));
+  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options(false, false));
   for (int cf = 0; cf < static_cast<int>(std::size(kCfNames)); ++cf) {
     const bool point_lookups = cf == kIdMap || cf == kPayload || cf == kTombstone;
-    descs.emplace_back(kCfNames[cf], cf_options(point_lookups));
+    // Payloads are read for rows that hold one (search results, filters): a bloom filter would
+    // only add a look-up per read. Id and tombstone look-ups are often of absent keys.
+    descs.emplace_back(kCfNames[cf], cf_options(point_lookups, point_lookups && cf != kPayload));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
