@@ -198,6 +198,60 @@ TEST(RowCodes, FileRoundTripAndDamageDetected) {
   EXPECT_NE(damaged(bytes.size() / 2, false).find("checksum mismatch in block"), std::string::npos);
 }
 
+TEST(RowCodes, ReadMapsTheFileAndAppendedRowsGoToAHeapTail) {
+  // More rows than two 65,536-row blocks, the file's rows ending inside block 1 and the appended
+  // rows crossing into block 2: every code must read the same through the mapping and the tail.
+  constexpr uint32_t kFirst = 100000, kAll = 140000, kM = 8;
+  const std::string dir = vectord::testing::TestDataDir("row_codes_map");
+  std::filesystem::create_directories(dir);
+  const std::vector<float> data = Clustered(kAll, 9);
+  auto src = MakeMemorySource(data.data(), kFirst, kDim, DataType::kFloat32);
+  auto built = RowCodes::Build(*src, Distance::kEuclid, kM, 7, 2);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  std::unique_ptr<RowCodes> heap = std::move(built).value();
+  ASSERT_TRUE(heap->Write(dir + "/a.vdc").ok());
+  auto read = RowCodes::Read(dir + "/a.vdc", kAll);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  std::unique_ptr<RowCodes> mapped = std::move(read).value();
+  EXPECT_EQ(mapped->MappedBytes(), uint64_t{kFirst} * kM);
+  EXPECT_EQ(heap->MappedBytes(), 0u);
+  // Only the codebooks are on the heap.
+  EXPECT_EQ(mapped->MemoryBytes(), size_t{256} * kDim * sizeof(float));
+  EXPECT_GE(heap->MemoryBytes(), size_t{kFirst} * kM);
+
+  const auto* more = reinterpret_cast<const uint8_t*>(&data[size_t{kFirst} * kDim]);
+  heap->Append(more, kAll - kFirst, DataType::kFloat32);
+  mapped->Append(more, kAll - kFirst, DataType::kFloat32);
+  ASSERT_EQ(mapped->rows(), kAll);
+  EXPECT_EQ(mapped->MemoryBytes(), size_t{256} * kDim * sizeof(float) + size_t{kAll - kFirst} * kM);
+  for (uint32_t r = 0; r < kAll; ++r) {
+    ASSERT_EQ(std::memcmp(mapped->code(r), heap->code(r), kM), 0) << "row " << r;
+  }
+  Roaring odd;
+  for (uint32_t r = 1; r < kAll; r += 2) odd.add(r);
+  for (uint32_t q : {0u, 70000u, 139999u}) {
+    std::vector<std::pair<float, uint32_t>> a, b;
+    uint64_t scored_a = 0, scored_b = 0;
+    heap->BestRows(&data[size_t{q} * kDim], odd, kAll, 50, &a, &scored_a);
+    mapped->BestRows(&data[size_t{q} * kDim], odd, kAll, 50, &b, &scored_b);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(scored_a, kAll / 2);
+    EXPECT_EQ(scored_b, kAll / 2);
+  }
+  // Written from mapping + tail, the file is byte for byte the one written from the heap.
+  ASSERT_TRUE(mapped->Write(dir + "/b.vdc").ok());
+  ASSERT_TRUE(heap->Write(dir + "/c.vdc").ok());
+  auto slurp = [](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  EXPECT_EQ(slurp(dir + "/b.vdc"), slurp(dir + "/c.vdc"));
+  auto again = RowCodes::Read(dir + "/b.vdc", kAll);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->MappedBytes(), uint64_t{kAll} * kM);
+  EXPECT_EQ(std::memcmp((*again)->code(kAll - 1), heap->code(kAll - 1), kM), 0);
+}
+
 TEST(RowCodes, BuildRefusesBadParameters) {
   const std::vector<float> data = Clustered(100, 5);
   auto src = MakeMemorySource(data.data(), 100, kDim, DataType::kFloat32);

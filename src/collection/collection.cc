@@ -282,7 +282,8 @@ CollectionInfo CollectionImpl::Info() const {
   }
   info.memory.emplace_back("vectors_ram", vectors_->ram_bytes());
   info.open_replayed_rows = points_->open_stats().replayed_rows;
-  info.open_full_scan = points_->open_stats().full_scan;
+  // A new collection's first open scans nothing: only a scan of existing rows is reported.
+  info.open_full_scan = points_->open_stats().full_scan && points_->open_stats().scanned_rows > 0;
   // Points inside the SSD index (exact search needs none: 0 without an index).
   const uint64_t indexed = index_ && index_->has_index() ? index_->durable_rows() : 0;
   info.indexed_vectors_count =

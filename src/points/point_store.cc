@@ -293,6 +293,7 @@ Status PointStore::FullScan() {
   VECTORD_RETURN_IF_ERROR(ScanInto(fields, nullptr));
   for (auto& f : fields) indexes_.Install(std::move(f));
   open_stats_.built_indexes = options_.indexes.size();
+  open_stats_.scanned_rows = rows_;
   return Status::OK();
 }
 

@@ -84,6 +84,7 @@ struct PointStoreOpenStats {
   bool checkpoint_loaded = false;
   bool full_scan = false;      // no usable checkpoint: everything read once
   std::string scan_reason;     // why
+  uint64_t scanned_rows = 0;   // rows the full scan covered (0 for a new collection)
   uint64_t oplog_records = 0;  // replayed
   uint64_t replayed_rows = 0;  // rows re-read from RocksDB
   uint64_t built_indexes = 0;  // indexes built by a scan (not in the checkpoint)

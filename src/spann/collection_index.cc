@@ -326,10 +326,12 @@ void CollectionIndex::MaybeStartWork() {
   if (index_->row_codes() == nullptr && RowCodesWanted()) row_codes_job_->Request();
   if (updater_ && vectors_->rows() > index_->assigned_rows()) assign_job_->Request();
   // Summaries are refreshed once the rows changed after them, or the lists the updater rewrote
-  // since, pass a share of the index.
+  // since, pass a share of the index — when they summarize a field or one is indexed now (a
+  // refresh reads every list and its rows' payloads: without fields it would buy nothing).
   const uint64_t durable = index_->durable_rows();
   const uint64_t stale = updater_ ? updater_->changed_lists().cardinality() : 0;
   if (summaries_ && dirty_log_ &&
+      (summaries_->num_fields() > 0 || !host_->PayloadIndexFields().empty()) &&
       (summary_dirty_.cardinality() >= std::max<uint64_t>(256, durable / 32) ||
        stale + summary_stale_.cardinality() >= std::max<uint64_t>(64, index_->alive_lists() / 4))) {
     summaries_job_->Request();
@@ -378,7 +380,9 @@ void CollectionIndex::BuildJob(Job& job) {
   bp.assign.max_replicas = sc.max_replicas;
   bp.assign.closure_eps = sc.closure_eps;
   bp.assign.rng_factor = sc.rng_factor;
-  bp.threads = std::max(1u, pool_->size() > 1 ? pool_->size() - 1 : 1u);
+  // The build has its own threads: all but an eighth of the cores (all of them below 8 cores,
+  // where leaving one out would halve the build), searches share the cores with it.
+  bp.threads = std::max(1u, pool_->size() - pool_->size() / 8);
   bp.sort_buffer_bytes = size_t{64} << 20;
   bp.row_code_bytes = codes ? sc.row_code_bytes : 0;
   bp.cancel = &cancel_;
@@ -489,6 +493,12 @@ void CollectionIndex::RowCodesJob(Job& job) {
     }
   }
   if (st.ok()) st = codes->Write(dir + "/" + kRowCodesFile);
+  if (st.ok()) {
+    // Served from the file just written (mapped, not heap); the heap copy goes.
+    auto mapped = RowCodes::Read(dir + "/" + kRowCodesFile, codes->rows());
+    st = mapped.status();
+    if (mapped.ok()) codes = std::move(mapped).value();
+  }
   if (!st.ok()) {
     if (!cancel_) {
       std::cerr << "vectord: collection '" << host_->name() << "': cannot build row codes ("

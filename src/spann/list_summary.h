@@ -69,6 +69,7 @@ class ListSummaries {
 
   uint32_t num_lists() const { return num_lists_; }
   std::vector<std::string> fields() const;
+  size_t num_fields() const { return fields_.size(); }
   // Rows recorded as changed during the build (Finish / the file).
   const Roaring& build_dirty() const { return build_dirty_; }
   // RAM held (value sets, bitmaps, bounds, dictionaries).

@@ -2,12 +2,16 @@
 #include "src/spann/row_codes.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 
@@ -22,7 +26,7 @@ namespace {
 constexpr uint32_t kMagic = 0x43524456;  // "VDRC"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
-constexpr uint32_t kBlockRows = 65536;     // rows per checksummed block of codes
+constexpr uint32_t kBlockRows = 65536;     // rows per checksummed block of codes (2^16)
 constexpr uint64_t kMaxTrainRows = 10000;  // >= 39 x 256: what Faiss asks of 256-means
 constexpr uint64_t kChunkRows = 8192;      // rows read and encoded at a time
 
@@ -37,12 +41,17 @@ void RowCodes::Append(const uint8_t* rows, uint64_t n, DataType dtype) {
   const uint32_t dim = pq_.params().dim;
   const size_t row_bytes = size_t{dim} * DataTypeSize(dtype);
   std::vector<float> f(size_t{dim});
-  codes_.resize((rows_ + n) * code_bytes());
+  const uint64_t tail = rows_ - mapped_rows_;
+  codes_.resize((tail + n) * code_bytes());
   for (uint64_t i = 0; i < n; ++i) {
     index::RowsToFloat(rows + i * row_bytes, 1, dim, dtype, f.data());
-    pq_.Encode(f.data(), 1, codes_.data() + (rows_ + i) * code_bytes());
+    pq_.Encode(f.data(), 1, codes_.data() + (tail + i) * code_bytes());
   }
   rows_ += n;
+}
+
+RowCodes::~RowCodes() {
+  if (map_ != nullptr) ::munmap(map_, map_bytes_);
 }
 
 uint32_t RowCodeSubquantizers(uint32_t dim, uint32_t bytes) {
@@ -187,8 +196,17 @@ Status RowCodes::Write(const std::string& path) const {
   s += pq_bytes;
   for (uint64_t first = 0; first < rows_; first += kBlockRows) {
     const size_t bytes = static_cast<size_t>(std::min<uint64_t>(kBlockRows, rows_ - first) * m);
-    const char* p = reinterpret_cast<const char*>(codes_.data() + first * m);
-    s.append(p, bytes);
+    // Rows of a block are contiguous both in the mapping and in the tail, but a block may
+    // straddle the two.
+    const size_t at = s.size();
+    for (uint64_t r = first; r < first + bytes / m;) {
+      const uint64_t run = r < mapped_rows_
+                               ? std::min<uint64_t>(mapped_rows_, first + bytes / m) - r
+                               : first + bytes / m - r;
+      s.append(reinterpret_cast<const char*>(code(r)), static_cast<size_t>(run * m));
+      r += run;
+    }
+    const char* p = s.data() + at;
     uint8_t crc[4];
     PutU32(crc, storage::Crc32c(0, p, bytes));
     s.append(reinterpret_cast<const char*>(crc), 4);
@@ -197,11 +215,36 @@ Status RowCodes::Write(const std::string& path) const {
 }
 
 Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64_t expected_rows) {
-  VECTORD_ASSIGN_OR_RETURN(std::string data, storage::ReadWholeFile(path, "row code file"));
   auto bad = [&](const std::string& what) {
     return Status::Corruption("row code file '" + path + "': " + what);
   };
-  if (data.size() < kHeaderBytes) return bad("too short (" + std::to_string(data.size()) + " B)");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    if (e == ENOENT) return Status::NotFound("row code file '" + path + "' does not exist");
+    return Status::IOError("cannot open row code file '" + path + "': " + std::strerror(e));
+  }
+  struct stat stt;
+  if (::fstat(fd, &stt) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Status::IOError("cannot stat row code file '" + path + "': " + std::strerror(e));
+  }
+  const size_t size = static_cast<size_t>(stt.st_size);
+  if (size < kHeaderBytes) {
+    ::close(fd);
+    return bad("too short (" + std::to_string(size) + " B)");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (map == MAP_FAILED) {
+    return Status::IOError("cannot map row code file '" + path + "': " + std::strerror(map_errno));
+  }
+  // Owns the mapping until it is handed to the result.
+  std::unique_ptr<void, std::function<void(void*)>> guard(map,
+                                                          [size](void* m) { ::munmap(m, size); });
+  const std::string_view data(static_cast<const char*>(map), size);
   const auto* h = reinterpret_cast<const uint8_t*>(data.data());
   if (GetU32(h) != kMagic) return bad("bad magic");
   if (storage::Crc32c(0, h, 60) != GetU32(h + 60)) return bad("header checksum mismatch");
@@ -222,18 +265,18 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
   }
   const uint64_t blocks = (rows + block_rows - 1) / block_rows;
   const uint64_t want = kHeaderBytes + pq_len + rows * m + blocks * 4;
-  if (pq_len > data.size() || data.size() != want) {
-    return bad("size " + std::to_string(data.size()) + " B, expected " + std::to_string(want));
+  if (pq_len > size || size != want) {
+    return bad("size " + std::to_string(size) + " B, expected " + std::to_string(want));
   }
-  VECTORD_ASSIGN_OR_RETURN(auto pq, index::ProductQuantizer::Deserialize(
-                                        std::string_view(data).substr(kHeaderBytes, pq_len)));
+  VECTORD_ASSIGN_OR_RETURN(auto pq,
+                           index::ProductQuantizer::Deserialize(data.substr(kHeaderBytes, pq_len)));
   if (pq.params().dim != dim || pq.params().m != m || pq.params().nbits != 8) {
     return bad("quantizer does not match the header");
   }
   std::unique_ptr<RowCodes> out(new RowCodes(std::move(pq), metric == 1));
   out->rows_ = rows;
-  out->codes_.resize(rows * m);
-  const uint8_t* p = h + kHeaderBytes + pq_len;
+  const uint8_t* first_code = h + kHeaderBytes + pq_len;
+  const uint8_t* p = first_code;
   for (uint64_t b = 0; b < blocks; ++b) {
     const uint64_t first = b * block_rows;
     const size_t bytes = static_cast<size_t>(std::min<uint64_t>(block_rows, rows - first) * m);
@@ -241,8 +284,28 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
       return bad("checksum mismatch in block " + std::to_string(b) + " (rows " +
                  std::to_string(first) + "..)");
     }
-    std::memcpy(out->codes_.data() + first * m, p, bytes);
     p += bytes + 4;
+  }
+  if (block_rows == (uint64_t{1} << kBlockShift)) {
+    // Served from the mapping. The checksum pass faulted every page in: give them back (they
+    // stay in the page cache), and let filtered scans fault in what they touch.
+    ::madvise(map, size, MADV_DONTNEED);
+    ::madvise(map, size, MADV_RANDOM);
+    out->map_ = guard.release();
+    out->map_bytes_ = size;
+    out->map_codes_ = first_code;
+    out->block_stride_ = size_t{block_rows} * m + 4;
+    out->mapped_rows_ = rows;
+  } else {
+    // Another block size (not written by this version): copied to the heap.
+    out->codes_.resize(rows * m);
+    p = first_code;
+    for (uint64_t b = 0; b < blocks; ++b) {
+      const uint64_t first = b * block_rows;
+      const size_t bytes = static_cast<size_t>(std::min<uint64_t>(block_rows, rows - first) * m);
+      std::memcpy(out->codes_.data() + first * m, p, bytes);
+      p += bytes + 4;
+    }
   }
   return out;
 }
@@ -259,7 +322,6 @@ void RowCodes::BestRows(const float* q, const Roaring& allowed, uint64_t end_row
     for (float& v : lut) v = -v;  // smaller is closer everywhere below
   }
   const float* t = lut.data();
-  const uint8_t* codes = codes_.data();
   // Candidates below the running threshold tau (the r-th best so far) are kept; when 4r have
   // piled up, the best r stay and tau tightens. Rows come from the bitmap 256 at a time.
   r = std::max<size_t>(r, 1);
@@ -280,7 +342,7 @@ void RowCodes::BestRows(const float* q, const Roaring& allowed, uint64_t end_row
       uint32_t got = roaring_read_uint32_iterator(&it, buf, 256);
       while (got > 0 && buf[got - 1] >= end) --got;  // ascending: drop rows past the end
       for (uint32_t i = 0; i < got; ++i) {
-        const uint8_t* c = codes + size_t{buf[i]} * mm;
+        const uint8_t* c = code(buf[i]);
         // Four partial sums: a chain of 16 dependent float adds would bound the loop by latency.
         float p[4] = {0, 0, 0, 0};
         uint32_t j = 0;

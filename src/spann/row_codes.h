@@ -4,7 +4,9 @@
 // row, no I/O), keeps the best R and re-ranks only those with exact distances read from the
 // vector file: ~R page reads instead of one per match. Built with the SPANN index
 // (spann_builder.h) into `rowcodes.vdc` (docs/formats.md "Row codes"), loaded by SpannIndex.
-// Costs code_bytes per row of RAM (8 at 128-d by default).
+// Read() maps the file (read-only) instead of copying it to the heap: the codes cost page cache
+// while filtered searches use them, not resident heap; rows appended later (the living index)
+// are kept in a heap tail until the next Write + Read.
 #pragma once
 
 #include <atomic>
@@ -47,6 +49,10 @@ class RowCodes {
   // hold fewer: the rows assigned since it was written are encoded again, Append).
   static Result<std::unique_ptr<RowCodes>> Read(const std::string& path, uint64_t expected_rows);
 
+  ~RowCodes();
+  RowCodes(const RowCodes&) = delete;
+  RowCodes& operator=(const RowCodes&) = delete;
+
   // Scores the rows of `allowed` below `end_row` (and below rows()) from their codes and keeps the
   // best `r` as (approximate distance, row) pairs in *out, in ascending row order (smaller is
   // closer; for Dot/Cosine the negated inner product). *scored += rows scored.
@@ -54,18 +60,37 @@ class RowCodes {
                 std::vector<std::pair<float, uint32_t>>* out, uint64_t* scored) const;
 
   uint64_t rows() const { return rows_; }
-  const uint8_t* code(uint64_t row) const { return codes_.data() + row * code_bytes(); }
+  const uint8_t* code(uint64_t row) const {
+    if (row < mapped_rows_) {
+      return map_codes_ + (row >> kBlockShift) * block_stride_ + (row & kBlockMask) * code_bytes();
+    }
+    return codes_.data() + (row - mapped_rows_) * code_bytes();
+  }
   uint32_t code_bytes() const { return pq_.params().m; }
   const index::ProductQuantizer& pq() const { return pq_; }
+  // Heap only: the codebooks and the rows appended since the file was read.
   size_t MemoryBytes() const { return codes_.size() + pq_.centroids().size() * sizeof(float); }
+  // Codes served from the mapped file (page cache, not heap).
+  uint64_t MappedBytes() const { return mapped_rows_ * code_bytes(); }
 
  private:
   RowCodes(index::ProductQuantizer pq, bool ip) : pq_(std::move(pq)), ip_(ip) {}
 
   index::ProductQuantizer pq_;
   bool ip_;  // inner-product tables (Dot, Cosine) instead of L2
+  // Rows per checksummed block of the file (a power of two, so that code() shifts and masks).
+  static constexpr uint32_t kBlockShift = 16;
+  static constexpr uint64_t kBlockMask = (uint64_t{1} << kBlockShift) - 1;
+
   uint64_t rows_ = 0;
-  std::vector<uint8_t> codes_;  // rows_ x m
+  // Rows [0, mapped_rows_) in the mapping: block b's codes at map_codes_ + b * block_stride_
+  // (each block's codes are followed by its 4-byte checksum).
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  const uint8_t* map_codes_ = nullptr;
+  size_t block_stride_ = 0;
+  uint64_t mapped_rows_ = 0;
+  std::vector<uint8_t> codes_;  // rows [mapped_rows_, rows_), (rows_ - mapped_rows_) x m
 };
 
 }  // namespace vectord
