@@ -280,24 +280,22 @@ uint32_t PostingStore::AllocateBelowLocked(uint32_t pages, uint32_t below) {
   // Best fit among the runs that end at or before `below` (compaction moves lists down).
   for (auto fit = free_by_size_.lower_bound({pages, 0}); fit != free_by_size_.end(); ++fit) {
     const auto [run_pages, first] = *fit;
-    if (first + pages > below) continue;
-    RemoveRunLocked(first, run_pages);
-    if (run_pages > pages) AddRunLocked(first + pages, run_pages - pages);
-    return first;
+    if (first + pages <= below) return TakeFromRunLocked(first, run_pages, pages);
   }
   return 0;
+}
+
+uint32_t PostingStore::TakeFromRunLocked(uint32_t first, uint32_t run_pages, uint32_t pages) {
+  RemoveRunLocked(first, run_pages);
+  if (run_pages > pages) AddRunLocked(first + pages, run_pages - pages);
+  return first;
 }
 
 uint32_t PostingStore::AllocateLocked(uint32_t pages) {
   // Best fit: the smallest run that holds `pages`, the lowest-placed among equals; the rest of
   // the run stays free. O(log runs).
   auto fit = free_by_size_.lower_bound({pages, 0});
-  if (fit != free_by_size_.end()) {
-    const auto [run_pages, first] = *fit;
-    RemoveRunLocked(first, run_pages);
-    if (run_pages > pages) AddRunLocked(first + pages, run_pages - pages);
-    return first;
-  }
+  if (fit != free_by_size_.end()) return TakeFromRunLocked(fit->second, fit->first, pages);
   // No run is large enough: extend the free run that ends the file, if any, else append.
   uint32_t first = file_pages_;
   uint32_t tail_pages = 0;

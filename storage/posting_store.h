@@ -148,6 +148,8 @@ class PostingStore {
   uint32_t AllocateLocked(uint32_t pages);
   // First page of a best-fit run wholly below page `below`; 0 when there is none.
   uint32_t AllocateBelowLocked(uint32_t pages, uint32_t below);
+  // Takes the first `pages` of the free run [first, first + run_pages); the rest stays free.
+  uint32_t TakeFromRunLocked(uint32_t first, uint32_t run_pages, uint32_t pages);
 
   // Fixed at Open/Create.
   std::string path_;

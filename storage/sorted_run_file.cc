@@ -173,6 +173,27 @@ Result<std::unique_ptr<SortedRunFile>> SortedRunFile::Open(const std::string& pa
 
 SortedRunFile::~SortedRunFile() { ::close(fd_); }
 
+std::pair<uint64_t, uint64_t> SortedRunFile::BlocksOf(double lo, double hi) const {
+  // Block b holds values in [fences[b], fences[b + 1]]: from the last block starting below lo
+  // to the last block starting at or below hi.
+  const uint64_t first_ge =
+      static_cast<uint64_t>(std::lower_bound(fences_.begin(), fences_.end(), lo) - fences_.begin());
+  const uint64_t end =
+      static_cast<uint64_t>(std::upper_bound(fences_.begin(), fences_.end(), hi) - fences_.begin());
+  return {first_ge == 0 ? 0 : first_ge - 1, end};
+}
+
+Status SortedRunFile::CheckBlock(uint64_t b, const uint8_t* p, uint32_t* count) const {
+  *count = GetU32(p + kCountAt);
+  const uint32_t want = b + 1 < blocks_ ? kRunEntriesPerBlock
+                                        : static_cast<uint32_t>(entries_ - b * kRunEntriesPerBlock);
+  if (GetU32(p + kBlockCrcAt) != BlockCrc(b, p) || *count != want) {
+    return Status::Corruption("sorted run file '" + path_ + "': block at offset " +
+                              std::to_string(BlockOffset(b)) + " fails its checksum");
+  }
+  return Status::OK();
+}
+
 Status SortedRunFile::ReadBlocks(uint64_t first, uint64_t n, std::vector<uint8_t>* scratch,
                                  std::vector<RunEntry>* out) const {
   scratch->resize(n * kRunBlockBytes);
@@ -180,15 +201,8 @@ Status SortedRunFile::ReadBlocks(uint64_t first, uint64_t n, std::vector<uint8_t
       PreadAll(fd_, scratch->data(), scratch->size(), BlockOffset(first), path_));
   for (uint64_t i = 0; i < n; ++i) {
     const uint8_t* p = scratch->data() + i * kRunBlockBytes;
-    const uint64_t b = first + i;
-    const uint32_t count = GetU32(p + kCountAt);
-    const uint32_t want = b + 1 < blocks_
-                              ? kRunEntriesPerBlock
-                              : static_cast<uint32_t>(entries_ - b * kRunEntriesPerBlock);
-    if (GetU32(p + kBlockCrcAt) != BlockCrc(b, p) || count != want) {
-      return Status::Corruption("sorted run file '" + path_ + "': block at offset " +
-                                std::to_string(BlockOffset(b)) + " fails its checksum");
-    }
+    uint32_t count;
+    VECTORD_RETURN_IF_ERROR(CheckBlock(first + i, p, &count));
     for (uint32_t j = 0; j < count; ++j) {
       out->push_back(RunEntry{GetF64(p + j * kEntryBytes), GetU32(p + j * kEntryBytes + 8)});
     }
@@ -199,13 +213,7 @@ Status SortedRunFile::ReadBlocks(uint64_t first, uint64_t n, std::vector<uint8_t
 Status SortedRunFile::ScanBlocks(double lo, double hi,
                                  const std::function<void(std::span<const RunEntry>)>& fn) const {
   if (blocks_ == 0 || lo > hi) return Status::OK();
-  // Block b holds values in [fences[b], fences[b + 1]]: from the last block starting below lo
-  // to the last block starting at or below hi.
-  const uint64_t first_ge =
-      static_cast<uint64_t>(std::lower_bound(fences_.begin(), fences_.end(), lo) - fences_.begin());
-  const uint64_t begin = first_ge == 0 ? 0 : first_ge - 1;
-  const uint64_t end =
-      static_cast<uint64_t>(std::upper_bound(fences_.begin(), fences_.end(), hi) - fences_.begin());
+  const auto [begin, end] = BlocksOf(lo, hi);
   std::vector<uint8_t> scratch;
   std::vector<RunEntry> entries;
   for (uint64_t b = begin; b < end; b += kIoBlocks) {
@@ -221,11 +229,7 @@ Status SortedRunFile::CollectRows(double lo, bool lo_open, double hi, bool hi_op
                                   std::vector<uint32_t>* rows) const {
   if (blocks_ == 0 || lo > hi) return Status::OK();
   auto in = [&](double v) { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); };
-  const uint64_t first_ge =
-      static_cast<uint64_t>(std::lower_bound(fences_.begin(), fences_.end(), lo) - fences_.begin());
-  const uint64_t begin = first_ge == 0 ? 0 : first_ge - 1;
-  const uint64_t end =
-      static_cast<uint64_t>(std::upper_bound(fences_.begin(), fences_.end(), hi) - fences_.begin());
+  const auto [begin, end] = BlocksOf(lo, hi);
   std::vector<uint8_t> scratch;
   for (uint64_t b0 = begin; b0 < end; b0 += kIoBlocks) {
     const uint64_t n = std::min(kIoBlocks, end - b0);
@@ -234,14 +238,8 @@ Status SortedRunFile::CollectRows(double lo, bool lo_open, double hi, bool hi_op
     for (uint64_t i = 0; i < n; ++i) {
       const uint8_t* p = scratch.data() + i * kRunBlockBytes;
       const uint64_t b = b0 + i;
-      const uint32_t count = GetU32(p + kCountAt);
-      const uint32_t want = b + 1 < blocks_
-                                ? kRunEntriesPerBlock
-                                : static_cast<uint32_t>(entries_ - b * kRunEntriesPerBlock);
-      if (GetU32(p + kBlockCrcAt) != BlockCrc(b, p) || count != want) {
-        return Status::Corruption("sorted run file '" + path_ + "': block at offset " +
-                                  std::to_string(BlockOffset(b)) + " fails its checksum");
-      }
+      uint32_t count;
+      VECTORD_RETURN_IF_ERROR(CheckBlock(b, p, &count));
       // Values ascend: a block starting inside the interval whose successor also starts inside
       // it holds only values inside it.
       const bool whole = b + 1 < blocks_ && in(fences_[b]) && in(fences_[b + 1]);

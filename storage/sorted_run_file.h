@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vectord/status.h"
@@ -107,6 +108,10 @@ class SortedRunFile {
 
  private:
   SortedRunFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  // The blocks [begin, end) that may hold values in [lo, hi] (lo <= hi, blocks_ > 0).
+  std::pair<uint64_t, uint64_t> BlocksOf(double lo, double hi) const;
+  // Verifies block b's bytes p (checksum and entry count); its entry count in *count.
+  Status CheckBlock(uint64_t b, const uint8_t* p, uint32_t* count) const;
   // Reads blocks [first, first + n) and appends their entries to *out.
   Status ReadBlocks(uint64_t first, uint64_t n, std::vector<uint8_t>* scratch,
                     std::vector<RunEntry>* out) const;

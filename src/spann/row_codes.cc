@@ -26,7 +26,6 @@ namespace {
 constexpr uint32_t kMagic = 0x43524456;  // "VDRC"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
-constexpr uint32_t kBlockRows = 65536;     // rows per checksummed block of codes (2^16)
 constexpr uint64_t kMaxTrainRows = 10000;  // >= 39 x 256: what Faiss asks of 256-means
 constexpr uint64_t kChunkRows = 8192;      // rows read and encoded at a time
 
@@ -195,17 +194,11 @@ Status RowCodes::Write(const std::string& path) const {
   PutU32(h + 60, storage::Crc32c(0, h, 60));
   s += pq_bytes;
   for (uint64_t first = 0; first < rows_; first += kBlockRows) {
-    const size_t bytes = static_cast<size_t>(std::min<uint64_t>(kBlockRows, rows_ - first) * m);
-    // Rows of a block are contiguous both in the mapping and in the tail, but a block may
-    // straddle the two.
+    const uint64_t end = std::min<uint64_t>(first + kBlockRows, rows_);
+    const size_t bytes = static_cast<size_t>((end - first) * m);
     const size_t at = s.size();
-    for (uint64_t r = first; r < first + bytes / m;) {
-      const uint64_t run = r < mapped_rows_
-                               ? std::min<uint64_t>(mapped_rows_, first + bytes / m) - r
-                               : first + bytes / m - r;
-      s.append(reinterpret_cast<const char*>(code(r)), static_cast<size_t>(run * m));
-      r += run;
-    }
+    // A block's rows may straddle the mapping and the heap tail: row by row through code().
+    for (uint64_t r = first; r < end; ++r) s.append(reinterpret_cast<const char*>(code(r)), m);
     const char* p = s.data() + at;
     uint8_t crc[4];
     PutU32(crc, storage::Crc32c(0, p, bytes));
@@ -255,9 +248,10 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
   const uint32_t dim = GetU32(h + 8), m = GetU32(h + 12), nbits = GetU32(h + 16);
   const uint32_t metric = GetU32(h + 20), block_rows = GetU32(h + 40);
   const uint64_t rows = GetU64(h + 24), pq_len = GetU64(h + 32);
-  if (nbits != 8 || m == 0 || dim % m != 0 || metric > 1 || block_rows == 0) {
+  if (nbits != 8 || m == 0 || dim % m != 0 || metric > 1 || block_rows != kBlockRows) {
     return bad("bad parameters (dim " + std::to_string(dim) + ", m " + std::to_string(m) +
-               ", nbits " + std::to_string(nbits) + ")");
+               ", nbits " + std::to_string(nbits) + ", block rows " + std::to_string(block_rows) +
+               ")");
   }
   if (rows > expected_rows) {
     return bad("holds " + std::to_string(rows) + " rows, the index only " +
@@ -286,27 +280,15 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
     }
     p += bytes + 4;
   }
-  if (block_rows == (uint64_t{1} << kBlockShift)) {
-    // Served from the mapping. The checksum pass faulted every page in: give them back (they
-    // stay in the page cache), and let filtered scans fault in what they touch.
-    ::madvise(map, size, MADV_DONTNEED);
-    ::madvise(map, size, MADV_RANDOM);
-    out->map_ = guard.release();
-    out->map_bytes_ = size;
-    out->map_codes_ = first_code;
-    out->block_stride_ = size_t{block_rows} * m + 4;
-    out->mapped_rows_ = rows;
-  } else {
-    // Another block size (not written by this version): copied to the heap.
-    out->codes_.resize(rows * m);
-    p = first_code;
-    for (uint64_t b = 0; b < blocks; ++b) {
-      const uint64_t first = b * block_rows;
-      const size_t bytes = static_cast<size_t>(std::min<uint64_t>(block_rows, rows - first) * m);
-      std::memcpy(out->codes_.data() + first * m, p, bytes);
-      p += bytes + 4;
-    }
-  }
+  // Served from the mapping. The checksum pass faulted every page in: give them back (they stay
+  // in the page cache), and let filtered scans fault in what they touch.
+  ::madvise(map, size, MADV_DONTNEED);
+  ::madvise(map, size, MADV_RANDOM);
+  out->map_ = guard.release();
+  out->map_bytes_ = size;
+  out->map_codes_ = first_code;
+  out->block_stride_ = size_t{kBlockRows} * m + 4;
+  out->mapped_rows_ = rows;
   return out;
 }
 

@@ -78,9 +78,10 @@ class RowCodes {
 
   index::ProductQuantizer pq_;
   bool ip_;  // inner-product tables (Dot, Cosine) instead of L2
-  // Rows per checksummed block of the file (a power of two, so that code() shifts and masks).
+  // Rows per checksummed block of the file: 2^16, so that code() shifts and masks.
   static constexpr uint32_t kBlockShift = 16;
-  static constexpr uint64_t kBlockMask = (uint64_t{1} << kBlockShift) - 1;
+  static constexpr uint32_t kBlockRows = uint32_t{1} << kBlockShift;
+  static constexpr uint64_t kBlockMask = kBlockRows - 1;
 
   uint64_t rows_ = 0;
   // Rows [0, mapped_rows_) in the mapping: block b's codes at map_codes_ + b * block_stride_
