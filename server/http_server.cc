@@ -27,7 +27,6 @@ struct HttpServer::Shared {
   HttpServerOptions options;
   net::thread_pool* compute;
   net::thread_pool* writes;
-  std::atomic<int> in_flight{0};  // requests whose header has arrived, not yet answered
   std::atomic<bool> stopping{false};
 };
 
@@ -110,7 +109,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (HandleReadError(ec)) return;
     start_ = std::chrono::steady_clock::now();
     // From here on a graceful shutdown waits for this request.
-    shared_->in_flight.fetch_add(1);
+    shared_->metrics->RequestBegun();
     counted_ = true;
     auto& req = parser_->get();
     if (req.target().size() > opts().max_url_bytes) {
@@ -272,7 +271,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void EndRequest() {
     if (counted_) {
       counted_ = false;
-      shared_->in_flight.fetch_sub(1);
+      shared_->metrics->RequestEnded();
     }
   }
 
@@ -393,7 +392,8 @@ void HttpServer::BeginShutdown() {
 }
 
 void HttpServer::PollShutdown() {
-  if (shared_->in_flight.load() == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
+  if (shared_->metrics->in_flight() == 0 ||
+      std::chrono::steady_clock::now() >= shutdown_deadline_) {
     ioc_.stop();
     return;
   }

@@ -1,6 +1,8 @@
 // Prometheus metrics of the HTTP server (see metrics.h).
 #include "server/metrics.h"
 
+#include <algorithm>
+
 #include "server/response.h"
 #include "src/search/query_planner.h"
 
@@ -18,6 +20,11 @@ void Metrics::Record(const std::string& route, unsigned status, double seconds) 
 }
 
 void Metrics::AppendText(std::string* out) const {
+  *out += "# HELP vectord_http_requests_in_flight HTTP requests received and not yet answered.\n";
+  *out += "# TYPE vectord_http_requests_in_flight gauge\n";
+  *out += "vectord_http_requests_in_flight ";
+  AppendUint(out, static_cast<uint64_t>(std::max(0, in_flight())));
+  *out += '\n';
   std::lock_guard<std::mutex> lock(mu_);
   *out += "# HELP vectord_http_requests_total HTTP requests by route and status code.\n";
   *out += "# TYPE vectord_http_requests_total counter\n";

@@ -22,6 +22,12 @@ class Metrics {
   // `route` is a label such as "POST /collections/{name}/points/search".
   void Record(const std::string& route, unsigned status, double seconds);
 
+  // Requests whose header has arrived and that are not answered yet (a graceful shutdown waits
+  // for them; /metrics exports the gauge, the request reading it included).
+  void RequestBegun() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RequestEnded() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
   // Appends the Prometheus text of every series to out.
   void AppendText(std::string* out) const;
 
@@ -32,6 +38,7 @@ class Metrics {
     double sum = 0;
     uint64_t count = 0;
   };
+  std::atomic<int> in_flight_{0};
   mutable std::mutex mu_;
   std::map<std::string, RouteStats> routes_;  // guarded by mu_
 };

@@ -172,8 +172,10 @@ INSTANTIATE_TEST_SUITE_P(Layouts, SpannLayoutTest,
                          [](const auto& info) { return index::PostingLayoutName(info.param); });
 
 TEST(SpannTest, SiftSliceRecall) {
-  auto reader = storage::DatasetReader::Open(VECTORD_SHARED_DATA "/mate/sift/base.bvecs");
-  if (!reader.ok()) GTEST_SKIP() << "SIFT data not present";
+  const std::string base_path = VECTORD_SHARED_DATA "/mate/sift/base.bvecs";
+  if (!std::filesystem::exists(base_path)) GTEST_SKIP() << base_path << " not present";
+  auto reader = storage::DatasetReader::Open(base_path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   const size_t n = 20000;
   const uint32_t dim = (*reader)->info().dim;
   std::vector<uint8_t> base(n * dim);
@@ -380,9 +382,17 @@ TEST(SpannTest, FlippedVectorRecordIsCorruption) {
   // Damage row 0's record; query row 0 itself, so it is re-ranked.
   {
     std::fstream io(f->vfile, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(io.is_open()) << f->vfile;
+    char before = 0, after = 0;
+    io.seekg(4096 + 3);
+    ASSERT_TRUE(io.read(&before, 1));
+    const char flipped = static_cast<char>(before ^ 0x55);  // differs from before in 4 bits
     io.seekp(4096 + 3);
-    char c = 0x55;
-    io.write(&c, 1);
+    ASSERT_TRUE(io.write(&flipped, 1));
+    io.flush();
+    io.seekg(4096 + 3);
+    ASSERT_TRUE(io.read(&after, 1));
+    ASSERT_NE(after, before) << "the record byte did not change";
   }
   auto got = f->index->Search(data.data(), 10, SpannSearchParams());
   ASSERT_FALSE(got.ok());

@@ -205,6 +205,8 @@ class TestServer {
     data_dir_ = root_ + "/data";
     log_path_ = root_ + "/vectord.log";
   }
+  // Serves `data_dir` (kept when destroyed); the log still goes to a temporary directory.
+  explicit TestServer(const std::string& data_dir) : TestServer() { data_dir_ = data_dir; }
   ~TestServer() {
     if (pid_ > 0) Kill9();
     std::error_code ec;
@@ -215,7 +217,11 @@ class TestServer {
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
 
-  static std::string BinaryPath() { return std::string(VECTORD_BIN_DIR) + "/vectord"; }
+  static std::string BinaryPath() {
+    std::string path = VECTORD_BIN_DIR;  // appended, not operator+: GCC 12 warns falsely on that
+    path += "/vectord";
+    return path;
+  }
 
   // Starts vectord on a fresh free port and the (possibly existing) data dir, and waits until
   // GET /readyz answers 200. If the process exits during start-up (e.g. another process took the

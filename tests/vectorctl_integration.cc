@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -24,37 +24,12 @@
 #include <vector>
 
 #include "storage/dataset_io.h"
-
-extern char** environ;
+#include "tests/test_server.h"
 
 namespace vectord {
 namespace {
 
 namespace fs = std::filesystem;
-
-int FreePort() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-bool CanConnect(int port) {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(s);
-  return ok;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);
@@ -76,35 +51,18 @@ class VectorctlIntegration : public ::testing::Test {
     fs::create_directories(dir_ / "data");
     StartServer((dir_ / "data").string());
   }
-  // Starts vectord on `data` (log in dir_/vectord.log) and waits until it accepts connections.
+  // Starts vectord on `data` and waits until GET /readyz answers 200 (test_server.h: a free
+  // port, tried again if another process takes it first).
   void StartServer(const std::string& data) {
-    port_ = FreePort();
-    const std::string port = std::to_string(port_);
-    const std::string log = (dir_ / "vectord.log").string();
-    std::vector<std::string> args = {vectord_,    "--data-dir", data, "--host",
-                                     "127.0.0.1", "--port",     port};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    ASSERT_EQ(0, posix_spawn(&pid_, vectord_.c_str(), &fa, nullptr, argv.data(), environ));
-    posix_spawn_file_actions_destroy(&fa);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!CanConnect(port_)) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ReadFile(log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    server_ = std::make_unique<itest::TestServer>(data);
+    ASSERT_TRUE(server_->Start());
+    port_ = server_->port();
   }
   void StopServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st;
-      ::waitpid(pid_, &st, 0);
-      pid_ = -1;
+    if (server_ && server_->running()) {
+      EXPECT_EQ(server_->Terminate(), 0) << server_->last_exit() << "\n" << server_->LogTail();
     }
+    server_.reset();
   }
   void TearDown() override {
     StopServer();
@@ -143,8 +101,8 @@ class VectorctlIntegration : public ::testing::Test {
 
   std::string vectord_, vectorctl_;
   fs::path dir_;
+  std::unique_ptr<itest::TestServer> server_;
   int port_ = 0;
-  pid_t pid_ = -1;
 };
 
 TEST_F(VectorctlIntegration, GtImportBenchExactRecallIsOne) {
