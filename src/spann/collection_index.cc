@@ -237,9 +237,8 @@ Status CollectionIndex::RestoreSideData() {
 
 Json CollectionIndex::Manifest() const { return manifest_; }
 
-Result<std::unique_ptr<ListSummaries>> CollectionIndex::BuildSummaries(const SpannIndex& index,
-                                                                       bool locked,
-                                                                       Roaring dirty) const {
+Result<std::unique_ptr<ListSummaries>> CollectionIndex::BuildSummaries(
+    const SpannIndex& index, bool locked, Roaring dirty, uint64_t lists_written) const {
   std::vector<std::string> fields;
   {
     std::shared_lock l(host_->mu(), std::defer_lock);
@@ -261,7 +260,9 @@ Result<std::unique_ptr<ListSummaries>> CollectionIndex::BuildSummaries(const Spa
     b.BeginList(list);
     for (const Json& p : payloads) b.Add(p.is_null() ? nullptr : &p);
   }
-  return b.Finish(std::move(dirty));
+  std::unique_ptr<ListSummaries> out = b.Finish(std::move(dirty));
+  out->set_lists_written(lists_written);
+  return out;
 }
 
 void CollectionIndex::LoadSummaries() {
@@ -276,6 +277,23 @@ void CollectionIndex::LoadSummaries() {
       summary_dirty_ = (*read)->build_dirty() | logged;
       summaries_ = std::move(read).value();
       dirty_log_ = std::move(log).value();
+      // Lists rewritten by the updater after the summaries began reading them are not vouched
+      // for: if any was (the index's counter moved on), every list is stale until the
+      // summaries are rebuilt in the background; lists split off after them are stale anyway.
+      const uint32_t n = index_->num_lists();
+      const uint64_t written = index_->LiveStats().lists_written;
+      if (summaries_->lists_written() != written) {
+        summary_stale_.addRange(0, n);
+        std::cerr << "vectord: collection '" << host_->name() << "': list summaries predate "
+                  << (summaries_->lists_written() == ListSummaries::kUnknownListsWritten
+                          ? std::string("this version")
+                          : std::to_string(written -
+                                           std::min(written, summaries_->lists_written())) +
+                                " list rewrites")
+                  << "; filtered searches read every list until they are rebuilt (background)\n";
+      } else if (summaries_->num_lists() < n) {
+        summary_stale_.addRange(summaries_->num_lists(), n);
+      }
       return;
     }
   }
@@ -284,7 +302,8 @@ void CollectionIndex::LoadSummaries() {
     std::cerr << "vectord: collection '" << host_->name() << "': " << st.ToString()
               << "; rebuilding the list summaries\n";
   }
-  auto built = BuildSummaries(*index_, /*locked=*/true, Roaring());
+  auto built =
+      BuildSummaries(*index_, /*locked=*/true, Roaring(), index_->LiveStats().lists_written);
   st = built.status();
   if (built.ok()) {
     auto log = WriteSummariesAndEmptyLog(**built, Roaring(), idx_dir);
@@ -333,7 +352,9 @@ void CollectionIndex::MaybeStartWork() {
   if (summaries_ && dirty_log_ &&
       (summaries_->num_fields() > 0 || !host_->PayloadIndexFields().empty()) &&
       (summary_dirty_.cardinality() >= std::max<uint64_t>(256, durable / 32) ||
-       stale + summary_stale_.cardinality() >= std::max<uint64_t>(64, index_->alive_lists() / 4))) {
+       stale + summary_stale_.cardinality() >=
+           std::min<uint64_t>(std::max<uint64_t>(1, index_->num_lists()),
+                              std::max<uint64_t>(64, index_->alive_lists() / 4)))) {
     summaries_job_->Request();
   }
 }
@@ -407,7 +428,8 @@ void CollectionIndex::BuildJob(Job& job) {
     summary_tracking_ = true;
     summary_pending_dirty_ = Roaring();
   }
-  auto summaries = BuildSummaries(*index, /*locked=*/false, Roaring());
+  auto summaries =
+      BuildSummaries(*index, /*locked=*/false, Roaring(), index->LiveStats().lists_written);
 
   std::lock_guard<std::mutex> wl(host_->write_mu());
   Roaring dirty;
@@ -518,6 +540,7 @@ void CollectionIndex::RowCodesJob(Job& job) {
 void CollectionIndex::SummariesJob(Job& job) {
   std::shared_ptr<const SpannIndex> index;
   std::string dir;
+  uint64_t lists_written = 0;  // the index's counter when the lists are read (ListSummaries)
   {
     // Writers are held off (write_mu): every change from here on is tracked.
     std::lock_guard<std::mutex> wl(host_->write_mu());
@@ -530,10 +553,11 @@ void CollectionIndex::SummariesJob(Job& job) {
     // Lists rewritten from here on are marked again; those before stay stale until the new
     // summaries are installed.
     if (updater_) summary_stale_ |= updater_->TakeChangedLists();
+    lists_written = index->LiveStats().lists_written;
   }
   const auto t0 = std::chrono::steady_clock::now();
   job.SetProgress(0, index->num_lists());
-  auto built = BuildSummaries(*index, /*locked=*/false, Roaring());
+  auto built = BuildSummaries(*index, /*locked=*/false, Roaring(), lists_written);
   std::lock_guard<std::mutex> wl(host_->write_mu());
   Roaring dirty;
   uint64_t before;

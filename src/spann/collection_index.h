@@ -128,9 +128,11 @@ class CollectionIndex {
   void RowCodesJob(Job& job);
   void SummariesJob(Job& job);
   // Summaries of `index`'s posting lists from the current payloads (mu() taken per list unless
-  // `locked`), `dirty` recorded as the rows changed during the build.
+  // `locked`), `dirty` recorded as the rows changed during the build, `lists_written` the
+  // index's updater counter read before the first list (ListSummaries::lists_written).
   Result<std::unique_ptr<ListSummaries>> BuildSummaries(const SpannIndex& index, bool locked,
-                                                        Roaring dirty) const;
+                                                        Roaring dirty,
+                                                        uint64_t lists_written) const;
   // Restore: the summaries of index_ (file + dirty log), rebuilt when missing or damaged.
   void LoadSummaries();
   std::string GenDir(uint64_t gen) const { return dir_ + "/spann-" + std::to_string(gen); }

@@ -19,8 +19,8 @@ namespace vectord {
 namespace {
 
 constexpr uint32_t kSummaryMagic = 0x534C4456;  // "VDLS"
-constexpr uint32_t kSummaryVersion = 1;
-constexpr uint32_t kDirtyMagic = 0x44534456;  // "VDSD"
+constexpr uint32_t kSummaryVersion = 2;         // 2: the index's lists_written counter
+constexpr uint32_t kDirtyMagic = 0x44534456;    // "VDSD"
 constexpr uint32_t kDirtyVersion = 1;
 
 std::string IntKey(int64_t n) {
@@ -384,6 +384,7 @@ Status ListSummaries::Write(const std::string& path, const Roaring& dirty) const
   PutU32(&s, kSummaryMagic);
   PutU32(&s, kSummaryVersion);
   PutU32(&s, num_lists_);
+  PutU64(&s, lists_written_);
   PutU32(&s, static_cast<uint32_t>(fields_.size()));
   for (const auto& f : fields_) {
     PutU32(&s, static_cast<uint32_t>(f.path.text.size()));
@@ -432,14 +433,20 @@ Result<std::unique_ptr<ListSummaries>> ListSummaries::Read(const std::string& pa
   VECTORD_ASSIGN_OR_RETURN(uint32_t magic, r.U32("header"));
   VECTORD_ASSIGN_OR_RETURN(uint32_t version, r.U32("header"));
   if (magic != kSummaryMagic) return bad("bad magic");
-  if (version != kSummaryVersion) {
-    return bad("version " + std::to_string(version) + ", expected " +
+  if (version != 1 && version != kSummaryVersion) {
+    return bad("version " + std::to_string(version) + ", expected 1 or " +
                std::to_string(kSummaryVersion));
   }
   std::unique_ptr<ListSummaries> out(new ListSummaries());
   VECTORD_ASSIGN_OR_RETURN(out->num_lists_, r.U32("header"));
-  if (out->num_lists_ != num_lists) {
-    return bad("describes " + std::to_string(out->num_lists_) + " lists, the index has " +
+  // Version 1 did not record the counter: unknown, so no list is vouched for.
+  out->lists_written_ = kUnknownListsWritten;
+  if (version >= 2) {
+    VECTORD_ASSIGN_OR_RETURN(out->lists_written_, r.U64("header"));
+  }
+  // Splits add lists after the summaries were built; lists never go away (merged ones stay, empty).
+  if (out->num_lists_ > num_lists) {
+    return bad("describes " + std::to_string(out->num_lists_) + " lists, the index has only " +
                std::to_string(num_lists));
   }
   VECTORD_ASSIGN_OR_RETURN(uint32_t nfields, r.U32("header"));
@@ -458,7 +465,8 @@ Result<std::unique_ptr<ListSummaries>> ListSummaries::Read(const std::string& pa
         return bad("bad value in field '" + name + "'");
       }
       VECTORD_ASSIGN_OR_RETURN(Roaring lists, r.Bitmap("value lists"));
-      if (!lists.isEmpty() && lists.maximum() >= num_lists) return bad("list id out of range");
+      if (!lists.isEmpty() && lists.maximum() >= out->num_lists_)
+        return bad("list id out of range");
       if (!f.ids.emplace(key, v).second) return bad("duplicate value in field '" + name + "'");
       f.values.push_back(std::move(key));
       f.lists.push_back(std::move(lists));
@@ -468,8 +476,8 @@ Result<std::unique_ptr<ListSummaries>> ListSummaries::Read(const std::string& pa
     VECTORD_ASSIGN_OR_RETURN(uint32_t has_numbers, r.U32("bounds"));
     if (has_numbers > 1) return bad("bad bounds flag");
     if (has_numbers) {
-      VECTORD_RETURN_IF_ERROR(r.Floats(&f.min, num_lists, "bounds"));
-      VECTORD_RETURN_IF_ERROR(r.Floats(&f.max, num_lists, "bounds"));
+      VECTORD_RETURN_IF_ERROR(r.Floats(&f.min, out->num_lists_, "bounds"));
+      VECTORD_RETURN_IF_ERROR(r.Floats(&f.max, out->num_lists_, "bounds"));
     }
     out->fields_.push_back(std::move(f));
   }

@@ -57,7 +57,9 @@ class ListSummaries {
   };
 
   // Reads `path`; Corruption (naming the file and what is wrong) on a bad magic, version,
-  // checksum or structure, or when it does not describe `num_lists` lists.
+  // checksum or structure, or when it describes more than `num_lists` lists. It may describe
+  // fewer (lists split off after it was built): the caller treats lists past num_lists() as
+  // stale, like every list when lists_written() is not the index's counter.
   static Result<std::unique_ptr<ListSummaries>> Read(const std::string& path, uint32_t num_lists);
   // Writes the summaries and `dirty` (rows changed since they were built) to `path` atomically
   // (temporary file, fsync, rename).
@@ -68,6 +70,13 @@ class ListSummaries {
   std::optional<Roaring> Candidates(const Filter& filter) const;
 
   uint32_t num_lists() const { return num_lists_; }
+  // The index's count of posting lists written by its updater (SpannLiveStats::lists_written)
+  // when the summaries began reading the lists: if the index's count is another at open, some
+  // lists were rewritten after, and none is vouched for until the summaries are rebuilt.
+  // kUnknownListsWritten for a file that predates the counter.
+  static constexpr uint64_t kUnknownListsWritten = ~uint64_t{0};
+  uint64_t lists_written() const { return lists_written_; }
+  void set_lists_written(uint64_t n) { lists_written_ = n; }
   std::vector<std::string> fields() const;
   size_t num_fields() const { return fields_.size(); }
   // Rows recorded as changed during the build (Finish / the file).
@@ -95,6 +104,7 @@ class ListSummaries {
   const Field* FieldFor(const JsonPath& key) const;
 
   uint32_t num_lists_ = 0;
+  uint64_t lists_written_ = 0;
   std::vector<Field> fields_;
   Roaring build_dirty_;
 };
