@@ -160,6 +160,7 @@ EOF
   --limit-queries 1000 --repeat 10 | tail -3
 echo "after 10,000 filtered queries (x2 levels): $(rss) = $(echo "$(rss_kib) * 1024 / $points" \
   | bc) bytes per point, load $(load)"
+curl -s "$url/metrics" | awk '/^vectord_memory_trim/{printf "%s %s; ", $1, $2} END{print ""}'
 info | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["result"]

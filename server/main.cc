@@ -5,6 +5,7 @@
 
 #include "server/api.h"
 #include "server/http_server.h"
+#include "server/memory_trim.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "vectord/database.h"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vectord: listening on %s:%u, data dir %s\n", o.http.host.c_str(),
                    static_cast<unsigned>(server.port()), o.database.data_dir.c_str());
       std::fflush(stderr);
+      MemoryTrimmer trimmer(&metrics, o.trim_interval);
       server.Run(/*handle_signals=*/true);
     }
   }

@@ -9,6 +9,7 @@
 namespace vectord::server {
 
 void Metrics::Record(const std::string& route, unsigned status, double seconds) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
   size_t b = 0;
   while (b < kBuckets.size() && seconds > kBuckets[b]) ++b;
   std::lock_guard<std::mutex> lock(mu_);
@@ -24,6 +25,15 @@ void Metrics::AppendText(std::string* out) const {
   *out += "# TYPE vectord_http_requests_in_flight gauge\n";
   *out += "vectord_http_requests_in_flight ";
   AppendUint(out, static_cast<uint64_t>(std::max(0, in_flight())));
+  *out += '\n';
+  *out += "# HELP vectord_memory_trims_total Times freed heap memory was given back to the OS.\n";
+  *out += "# TYPE vectord_memory_trims_total counter\nvectord_memory_trims_total ";
+  AppendUint(out, trims_.load(std::memory_order_relaxed));
+  *out +=
+      "\n# HELP vectord_memory_trim_released_bytes_total Resident bytes those trims released.\n";
+  *out += "# TYPE vectord_memory_trim_released_bytes_total counter\n";
+  *out += "vectord_memory_trim_released_bytes_total ";
+  AppendUint(out, trim_released_.load(std::memory_order_relaxed));
   *out += '\n';
   std::lock_guard<std::mutex> lock(mu_);
   *out += "# HELP vectord_http_requests_total HTTP requests by route and status code.\n";

@@ -27,6 +27,14 @@ class Metrics {
   void RequestBegun() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void RequestEnded() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   int in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // Requests answered so far (every route and status).
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  // A trim of the allocator's free memory that shrank the resident set by `released` bytes
+  // (server/memory_trim.h).
+  void RecordTrim(uint64_t released) {
+    trims_.fetch_add(1, std::memory_order_relaxed);
+    trim_released_.fetch_add(released, std::memory_order_relaxed);
+  }
 
   // Appends the Prometheus text of every series to out.
   void AppendText(std::string* out) const;
@@ -39,6 +47,7 @@ class Metrics {
     uint64_t count = 0;
   };
   std::atomic<int> in_flight_{0};
+  std::atomic<uint64_t> requests_{0}, trims_{0}, trim_released_{0};
   mutable std::mutex mu_;
   std::map<std::string, RouteStats> routes_;  // guarded by mu_
 };

@@ -72,6 +72,7 @@ ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   uint64_t block_cache_mb = o.database.block_cache_bytes >> 20;
   double read_timeout_s = 30, write_timeout_s = 30, shutdown_timeout_s = 30;
+  double trim_interval_s = 10;
   app.add_option("--config", o.config_file, "config file (JSON or key = value lines)");
   app.add_option("--data-dir", o.database.data_dir, "data directory")->capture_default_str();
   app.add_option("--host", o.http.host, "address to listen on")->capture_default_str();
@@ -103,6 +104,10 @@ ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--shutdown-timeout-s", shutdown_timeout_s,
                  "seconds to wait for in-flight requests on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--trim-interval-s", trim_interval_s,
+                 "seconds between returns of freed heap memory to the OS while requests arrive "
+                 "(0 = never)")
       ->capture_default_str();
   app.add_option("--max-batch-points", o.limits.max_points_per_upsert,
                  "points in one upsert request")
@@ -158,11 +163,17 @@ ParsedOptions ParseServerOptions(int argc, const char* const* argv) {
     out.message = "timeouts must be positive";
     return out;
   }
+  if (!(trim_interval_s >= 0)) {
+    out.exit_code = 2;
+    out.message = "--trim-interval-s must be 0 (never) or a positive number of seconds";
+    return out;
+  }
   o.database.block_cache_bytes = block_cache_mb << 20;
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   o.http.read_timeout = ms(read_timeout_s);
   o.http.write_timeout = ms(write_timeout_s);
   o.http.shutdown_timeout = ms(shutdown_timeout_s);
+  o.trim_interval = ms(trim_interval_s);
   return out;
 }
 

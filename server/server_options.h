@@ -2,6 +2,7 @@
 // config file (--config, JSON or `key = value` lines with the flag names), then defaults.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "server/http_server.h"
@@ -16,6 +17,9 @@ struct ServerOptions {
   HttpServerOptions http;    // --host, --port, --io-threads, --compute-threads, limits, timeouts
   ApiLimits limits;          // --max-batch-points, --max-limit, ...
   std::string config_file;   // --config
+  // --trim-interval-s: give freed heap memory back to the OS this often while requests arrive
+  // (server/memory_trim.h); 0 = never.
+  std::chrono::milliseconds trim_interval{10000};
 };
 
 // Parses argv. `exit_code` is set (0 for --help, 2 for errors) when the program should exit
