@@ -44,7 +44,7 @@ class MetaBatch {
   void DeletePayload(InternalId row);
   void Tombstone(InternalId row);
   void DeleteTombstone(InternalId row);  // the row number is given out again (lost rows)
-  void SetRows(uint64_t rows);                        // vector-file rows the metadata covers
+  void SetRows(uint64_t rows);           // vector-file rows the metadata covers
   void PutCollectionConfig(const std::string& json);  // the catalog entry
   // The oplog record `seq` of this collection (docs/formats.md "Oplog"): committed with the
   // changes it describes, so it can never disagree with them.
