@@ -248,14 +248,9 @@ TEST(CrashIntegration, Kill9DuringIndexUpdatesKeepsTheIndexConsistent) {
   // The index is built (status waits for it), then every round writes while the updater works
   // and is killed at a different moment.
   ASSERT_TRUE(upsert(2000, false));
-  bool indexed = false;
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-       !indexed && std::chrono::steady_clock::now() < deadline;) {
-    HttpReply r = server.Request("GET", "/collections/" + name);
-    indexed = Parse(r)["result"].value("indexed_vectors_count", 0) > 0;
-    if (!indexed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(indexed) << "no index built within 300 s";
+  const Json built =
+      WaitInfo(server, name, [](const Json& i) { return i.value("indexed_vectors_count", 0) > 0; });
+  ASSERT_GT(built.value("indexed_vectors_count", 0), 0) << "no index built within 300 s";
   for (int round = 0; round < 6; ++round) {
     const int writes = 3 + static_cast<int>(rng() % 8);
     for (int w = 0; w < writes; ++w) {
@@ -375,16 +370,10 @@ TEST(CrashIntegration, Kill9DuringBuildAndWhileServingAnIndexedCollection) {
     pending_upsert.clear();
     pending_delete.clear();
     // The build (re)runs to green and covers every point.
-    Json info;
-    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-         std::chrono::steady_clock::now() < deadline;) {
-      info = Parse(server.Request("GET", "/collections/" + name))["result"];
-      if (info.value("status", "") == "green" &&
-          info.value("indexed_vectors_count", uint64_t{0}) == live.size()) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    const Json info = WaitInfo(server, name, [&](const Json& i) {
+      return i.value("status", "") == "green" &&
+             i.value("indexed_vectors_count", uint64_t{0}) == live.size();
+    });
     ASSERT_EQ(info.value("status", ""), "green") << when << ": " << info.dump();
     EXPECT_EQ(info.value("indexed_vectors_count", uint64_t{0}), live.size()) << when;
     std::vector<uint64_t> ids;

@@ -37,20 +37,6 @@ float L2(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(s);
 }
 
-// Polls GET /collections/{name} until `done(result)` or the deadline (a guard against a hang,
-// not a timing assumption). Returns the last result.
-template <typename Pred>
-Json WaitInfo(TestServer& server, const std::string& name, Pred done, int seconds = 300) {
-  Json info;
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-       std::chrono::steady_clock::now() < deadline;) {
-    info = Parse(server.Request("GET", "/collections/" + name))["result"];
-    if (info.is_object() && done(info)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return info;
-}
-
 // Every vector an id has been sent with (before the request was sent), and its current state in
 // the model once a request is acknowledged. Shared by writers (each owns its ids) and readers.
 class Registry {

@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/test_server.h"
@@ -135,6 +137,20 @@ inline std::vector<float> RandomVector(std::mt19937_64& rng, int dim = kDim) {
   std::vector<float> v(dim);
   for (float& x : v) x = u(rng);
   return v;
+}
+
+// Polls GET /collections/{name} until `done(result)` or the deadline (a guard against a hang,
+// not a timing assumption). Returns the last result.
+template <typename Pred>
+Json WaitInfo(TestServer& server, const std::string& name, Pred done, int seconds = 300) {
+  Json info;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+       std::chrono::steady_clock::now() < deadline;) {
+    info = Parse(server.Request("GET", "/collections/" + name))["result"];
+    if (info.is_object() && done(info)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return info;
 }
 
 }  // namespace vectord::itest

@@ -284,13 +284,9 @@ void CollectionIndex::LoadSummaries() {
       const uint64_t written = index_->LiveStats().lists_written;
       if (summaries_->lists_written() != written) {
         summary_stale_.addRange(0, n);
-        std::cerr << "vectord: collection '" << host_->name() << "': list summaries predate "
-                  << (summaries_->lists_written() == ListSummaries::kUnknownListsWritten
-                          ? std::string("this version")
-                          : std::to_string(written -
-                                           std::min(written, summaries_->lists_written())) +
-                                " list rewrites")
-                  << "; filtered searches read every list until they are rebuilt (background)\n";
+        std::cerr << "vectord: collection '" << host_->name()
+                  << "': posting lists were rewritten after the list summaries; filtered "
+                     "searches read every list until they are rebuilt (background)\n";
       } else if (summaries_->num_lists() < n) {
         summary_stale_.addRange(summaries_->num_lists(), n);
       }

@@ -213,15 +213,14 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
   };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    const int e = errno;
-    if (e == ENOENT) return Status::NotFound("row code file '" + path + "' does not exist");
-    return Status::IOError("cannot open row code file '" + path + "': " + std::strerror(e));
+    if (errno == ENOENT) return Status::NotFound("row code file '" + path + "' does not exist");
+    return storage::ErrnoStatus(path, "open row code file");
   }
   struct stat stt;
   if (::fstat(fd, &stt) != 0) {
-    const int e = errno;
+    const Status st = storage::ErrnoStatus(path, "stat row code file");
     ::close(fd);
-    return Status::IOError("cannot stat row code file '" + path + "': " + std::strerror(e));
+    return st;
   }
   const size_t size = static_cast<size_t>(stt.st_size);
   if (size < kHeaderBytes) {
@@ -229,11 +228,10 @@ Result<std::unique_ptr<RowCodes>> RowCodes::Read(const std::string& path, uint64
     return bad("too short (" + std::to_string(size) + " B)");
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  const int map_errno = errno;
+  const Status map_st =
+      map == MAP_FAILED ? storage::ErrnoStatus(path, "map row code file") : Status::OK();
   ::close(fd);  // the mapping keeps the file
-  if (map == MAP_FAILED) {
-    return Status::IOError("cannot map row code file '" + path + "': " + std::strerror(map_errno));
-  }
+  if (!map_st.ok()) return map_st;
   // Owns the mapping until it is handed to the result.
   std::unique_ptr<void, std::function<void(void*)>> guard(map,
                                                           [size](void* m) { ::munmap(m, size); });
