@@ -11,8 +11,16 @@
 //   build/bench/bench_multivector [--data DIR] [--candidates 50,100,200,400,800] [--queries N]
 //       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
 //       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--on-disk] [--dir TMP]
+//       (the SPANN index over the FDEs gets the HTTP API's settings for FDEs where --layout and
+//       --spann leave them out: pq4 lists of 64 documents, docs/muvera.md)
 //       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--prefilter N] [--no-exact] [--reopen]
 //       [--rerank 0,50,100] [--config-rerank N] [--limit 100] [--csv FILE]
+//       [--spann '{"max_replicas": 4, ...}'] [--spread F]
+// --spann: more spann_config fields (JSON, as the HTTP API takes them) for the SPANN index over
+// the FDEs; --spread: muvera_config.candidate_spread. --candidates 0 = the collection's default
+// (muvera_config.candidates 0: by size and limit); the cand column is what explain reports asked,
+// deliv what the candidate stage delivered, lists / fpages the posting lists and FDE index pages
+// read per query.
 // --fde-index picks the candidate stage below the SPANN threshold (muvera_config.fde_index),
 // --pq-m / --rescore set fde_pq_m / fde_pq_rescore, --no-exact skips the exact Chamfer baseline,
 // --reopen closes and reopens the database after loading (times the open, and the background
@@ -50,7 +58,7 @@ struct Args {
   uint32_t k_sim = 5, d_proj = 8, r_reps = 20, final_dim = 0;
   std::string datatype = "float32";
   uint64_t spann_threshold = 0;
-  std::string layout = "full";
+  std::string layout;  // empty: the HTTP API's default for FDEs (ApplyFdeSpannDefaults)
   uint32_t nprobe = 0;
   bool on_disk = false;  // token sets read from SSD per query (Qdrant's on_disk)
   std::string fde_index = "pq4";
@@ -60,6 +68,8 @@ struct Args {
   std::vector<int> rerank = {-1};  // params.muvera.rerank per row; -1 = default, 0 = candidates
   int config_rerank = -1;          // muvera_config.rerank; -1 = the default
   size_t limit = 100;
+  std::string spann_json;  // more spann_config fields
+  float spread = 0;        // muvera_config.candidate_spread; 0 = the default
 };
 
 uint64_t PeakRssKb() {
@@ -77,6 +87,7 @@ struct Result {
   int rerank = -1;
   double r10 = 0, r100 = 0, src10 = 0, qps = 0, p50 = 0, p99 = 0, pages = 0;
   double cand_us = 0, int8_us = 0, exact_us = 0, int8_docs = 0, chamfer_docs = 0;
+  double asked = 0, delivered = 0, lists = 0, fde_pages = 0;
 };
 
 }  // namespace
@@ -140,6 +151,10 @@ int main(int argc, char** argv) {
       a.reopen = true;
     } else if (k == "--on-disk") {
       a.on_disk = true;
+    } else if (k == "--spann") {
+      a.spann_json = next();
+    } else if (k == "--spread") {
+      a.spread = std::stof(next());
     } else if (k == "--nprobe") {
       a.nprobe = static_cast<uint32_t>(std::stoul(next()));
     } else {
@@ -194,13 +209,28 @@ int main(int argc, char** argv) {
   mv.muvera.fde_pq_rescore = a.rescore;
   if (a.prefilter >= 0) mv.muvera.prefilter_vectors = static_cast<uint32_t>(a.prefilter);
   if (a.config_rerank >= 0) mv.muvera.rerank = static_cast<uint32_t>(a.config_rerank);
+  if (a.spread > 0) mv.muvera.candidate_spread = a.spread;
   cfg.multivector = mv;
   if (a.spann_threshold > 0) {
-    vectord::SpannConfig sc;
-    sc.indexing_threshold = a.spann_threshold;
-    sc.layout = a.layout;
-    if (a.nprobe) sc.nprobe = a.nprobe;
-    cfg.spann = sc;
+    vectord::Json sj = a.spann_json.empty() ? vectord::Json::object()
+                                            : vectord::Json::parse(a.spann_json, nullptr, false);
+    if (!sj.is_object()) {
+      std::fprintf(stderr, "--spann: not a JSON object\n");
+      return 2;
+    }
+    sj["indexing_threshold"] = a.spann_threshold;
+    if (!a.layout.empty() && !sj.contains("layout")) sj["layout"] = a.layout;
+    if (a.nprobe) sj["nprobe"] = a.nprobe;
+    auto sc = vectord::ParseSpannConfig(sj);
+    if (!sc.ok()) {
+      std::fprintf(stderr, "--spann: %s\n", sc.status().ToString().c_str());
+      return 2;
+    }
+    // As the HTTP API creates it: the FDE settings where --spann leaves them out.
+    vectord::ApplyFdeSpannDefaults(sj, vectord::MuveraFdeDim(mv.muvera), &*sc);
+    std::printf("# spann_config %s\n", vectord::SpannConfigToJson(*sc).dump().c_str());
+    a.layout = sc->layout;
+    cfg.spann = *sc;
   }
   vectord::Status st = (*db)->CreateCollection("mv", cfg);
   if (!st.ok()) {
@@ -298,7 +328,7 @@ int main(int argc, char** argv) {
       req.vector_count = static_cast<uint32_t>(queries.size(q));
       req.limit = a.limit;
       req.exact = exact;
-      if (!exact) req.muvera_candidates = cand;
+      if (!exact && cand > 0) req.muvera_candidates = cand;
       if (!exact && rerank >= 0) req.muvera_rerank = rerank == 0 ? cand : uint32_t(rerank);
       vectord::QueryExplain ex;
       const auto t0 = Clock::now();
@@ -314,6 +344,10 @@ int main(int argc, char** argv) {
       res.exact_us += ex.chamfer_us;
       res.int8_docs += double(ex.int8_docs);
       res.chamfer_docs += double(ex.chamfer_docs);
+      res.asked += double(ex.muvera_candidates);
+      res.delivered += double(ex.candidates_delivered);
+      res.lists += double(ex.lists_probed);
+      res.fde_pages += double(ex.pages_read);
       if (!exact) res.mode = "muvera_" + ex.multivector;
       std::set<int64_t> want10(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 10);
       std::set<int64_t> want100(gt.begin() + q * gt_k, gt.begin() + q * gt_k + 100);
@@ -340,8 +374,8 @@ int main(int argc, char** argv) {
     res.p50 = Percentile(lat, 0.5);
     res.p99 = Percentile(lat, 0.99);
     res.pages = pages / nq;
-    for (double* x :
-         {&res.cand_us, &res.int8_us, &res.exact_us, &res.int8_docs, &res.chamfer_docs}) {
+    for (double* x : {&res.cand_us, &res.int8_us, &res.exact_us, &res.int8_docs, &res.chamfer_docs,
+                      &res.asked, &res.delivered, &res.lists, &res.fde_pages}) {
       *x /= double(nq);
     }
     return res;
@@ -354,11 +388,11 @@ int main(int argc, char** argv) {
     char r100[16] = "-";  // recall@100 needs 100 results
     if (a.limit >= 100) std::snprintf(r100, sizeof(r100), "%.4f", r.r100);
     std::printf(
-        "%-16s %6u %6s %6.4f %6s %6.3f %8.1f %7.1f %8.3f %8.3f %8.0f %7.0f %8.0f %8.0f %8.0f "
-        "%6.0f\n",
-        r.mode.c_str(), r.candidates, rr, r.r10, r100, r.src10, r.qps,
+        "%-16s %6.0f %6.0f %6s %6.4f %6s %6.3f %8.1f %7.1f %8.3f %8.3f %8.0f %7.0f %8.0f %8.0f "
+        "%8.0f %6.1f %7.1f %6.0f\n",
+        r.mode.c_str(), r.asked, r.delivered, rr, r.r10, r100, r.src10, r.qps,
         exact_qps > 0 ? r.qps / exact_qps : 0.0, r.p50, r.p99, r.int8_docs, r.chamfer_docs,
-        r.cand_us, r.int8_us, r.exact_us, r.pages);
+        r.cand_us, r.int8_us, r.exact_us, r.lists, r.fde_pages, r.pages);
     std::fflush(stdout);
   };
   std::vector<Result> rows;
@@ -368,9 +402,10 @@ int main(int argc, char** argv) {
       "# rerank: params.muvera.rerank (all = every candidate exact, - = collection default); "
       "int8/exact: documents per query scored by the 8-bit / exact Chamfer; *_us: mean stage "
       "times from explain (cand = query FDE + candidate search)\n");
-  std::printf("%-16s %6s %6s %6s %6s %6s %8s %7s %8s %8s %8s %7s %8s %8s %8s %6s\n", "mode", "cand",
-              "rerank", "R@10", "R@100", "src@10", "QPS", "xexact", "p50_ms", "p99_ms", "int8",
-              "exact", "cand_us", "int8_us", "exact_us", "pages");
+  std::printf("%-16s %6s %6s %6s %6s %6s %6s %8s %7s %8s %8s %8s %7s %8s %8s %8s %6s %7s %6s\n",
+              "mode", "cand", "deliv", "rerank", "R@10", "R@100", "src@10", "QPS", "xexact",
+              "p50_ms", "p99_ms", "int8", "exact", "cand_us", "int8_us", "exact_us", "lists",
+              "fpages", "pages");
   if (!a.no_exact) {
     rows.push_back(run(true, 0, -1));
     exact_qps = rows.back().qps;
@@ -387,13 +422,15 @@ int main(int argc, char** argv) {
               PeakRssKb() / 1024.0);
   if (!a.csv.empty()) {
     std::ofstream out(a.csv);
-    out << "mode,candidates,rerank,recall10,recall100,source10,qps,x_exact,p50_ms,p99_ms,int8_docs,"
-           "exact_docs,candidates_us,int8_us,exact_us,token_pages\n";
+    out << "mode,candidates,delivered,lists,fde_pages,rerank,recall10,recall100,source10,qps,"
+           "x_exact,p50_ms,p99_ms,int8_docs,exact_docs,candidates_us,int8_us,exact_us,token_"
+           "pages\n";
     for (const auto& r : rows) {
-      out << r.mode << "," << r.candidates << "," << r.rerank << "," << r.r10 << "," << r.r100
-          << "," << r.src10 << "," << r.qps << "," << (exact_qps > 0 ? r.qps / exact_qps : 0) << ","
-          << r.p50 << "," << r.p99 << "," << r.int8_docs << "," << r.chamfer_docs << ","
-          << r.cand_us << "," << r.int8_us << "," << r.exact_us << "," << r.pages << "\n";
+      out << r.mode << "," << r.asked << "," << r.delivered << "," << r.lists << "," << r.fde_pages
+          << "," << r.rerank << "," << r.r10 << "," << r.r100 << "," << r.src10 << "," << r.qps
+          << "," << (exact_qps > 0 ? r.qps / exact_qps : 0) << "," << r.p50 << "," << r.p99 << ","
+          << r.int8_docs << "," << r.chamfer_docs << "," << r.cand_us << "," << r.int8_us << ","
+          << r.exact_us << "," << r.pages << "\n";
     }
   }
   col.reset();

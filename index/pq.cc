@@ -96,6 +96,7 @@ Result<ProductQuantizer> ProductQuantizer::Train(const PqParams& p, const float*
     pq.cp.seed = static_cast<int>(seed & 0x7FFFFFFF);
     pq.cp.niter = 25;
     pq.verbose = false;
+    pq.cp.min_points_per_centroid = 1;  // small samples are fine: no warning per subspace
     pq.train(n, x);
     return FromCentroids(p, std::move(pq.centroids));
   } catch (const std::exception& e) {

@@ -440,6 +440,7 @@ HttpResponse Api::CreateCollection(Context& c) {
     if (!mc.ok()) return ErrorResponse(mc.status(), c.Elapsed());
     mvc.muvera = *mc;
     cfg.multivector = mvc;
+    if (cfg.spann) ApplyFdeSpannDefaults(b["spann_config"], MuveraFdeDim(mvc.muvera), &*cfg.spann);
   } else if (b.contains("muvera_config") && !b["muvera_config"].is_null()) {
     return bad("muvera_config: only for multi-vector collections (vectors.multivector_config)");
   }

@@ -157,14 +157,15 @@ class MultivectorTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? *c : nullptr;
   }
-  // Inserts `n` documents with payload {"g": id % 4} in batches; returns them by id.
-  std::vector<Doc> Fill(Collection& c, Corpus& corpus, size_t n) {
+  // Inserts `n` documents with ids first_id.. and payload {"g": id % 4} in batches; returns them
+  // in id order.
+  std::vector<Doc> Fill(Collection& c, Corpus& corpus, size_t n, size_t first_id = 0) {
     std::vector<Doc> docs;
     for (size_t i = 0; i < n; i += 50) {
       std::vector<PointStruct> batch;
       for (size_t j = i; j < std::min(n, i + 50); ++j) {
         docs.push_back(corpus.MakeDoc());
-        batch.push_back(ToPoint(j, docs.back(), Json{{"g", int(j % 4)}}));
+        batch.push_back(ToPoint(first_id + j, docs.back(), Json{{"g", int((first_id + j) % 4)}}));
       }
       auto r = c.Upsert(std::move(batch), true);
       EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -445,35 +446,62 @@ TEST_F(MultivectorTest, SpannOverFdes) {
   auto c = Coll();
   std::vector<Doc> docs = Fill(*c, corpus, 800);
   ASSERT_TRUE(testing::WaitForIndex(*c, 60));
-  // Runs the 30 queries through MUVERA; every one must be served by the SPANN index over the
-  // FDEs (explain: MUVERA candidates from the unfiltered SPANN plan, lists probed, pages read).
-  auto run = [&](Collection& col, std::vector<std::vector<ScoredPoint>>* out) {
+  std::vector<Doc> queries;
+  for (int t = 0; t < 30; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 29) % docs.size()]));
+  // Runs the queries through MUVERA with `cand` candidates; every one must be served by the SPANN
+  // index over the FDEs and get exactly the candidates it asked for (explain: MUVERA candidates
+  // from the unfiltered SPANN plan, lists probed, pages read).
+  auto run = [&](Collection& col, uint32_t cand, std::vector<std::vector<ScoredPoint>>* out) {
     double recall = 0;
-    for (int t = 0; t < 30; ++t) {
-      const Doc q = corpus.MakeQuery(docs[(t * 29) % docs.size()]);
-      SearchRequest req = ToRequest(q, 10);
-      req.muvera_candidates = 200;
+    for (size_t t = 0; t < queries.size(); ++t) {
+      SearchRequest req = ToRequest(queries[t], 10);
+      req.muvera_candidates = cand;
       QueryExplain ex;
       auto res = SearchExplained(col, req, &ex);
       EXPECT_TRUE(res.ok()) << res.status().ToString();
       if (!res.ok()) return 0.0;
       EXPECT_EQ(ex.multivector, "fde") << t;
       EXPECT_EQ(ex.plan, SearchPlan::kUnfiltered) << t;
+      EXPECT_EQ(ex.muvera_candidates, cand) << t;
+      EXPECT_EQ(ex.candidates_delivered, cand) << t;
       EXPECT_GT(ex.lists_probed, 0u) << t;
       EXPECT_GT(ex.pages_read, 0u) << t;
       EXPECT_GT(ex.chamfer_docs, 0u) << t;
-      recall += Recall(*res, ModelTopK(q, docs, 10));
-      out->push_back(std::move(res).value());
+      recall += Recall(*res, ModelTopK(queries[t], docs, 10));
+      if (out != nullptr) out->push_back(std::move(res).value());
     }
-    return recall / 30;
+    return recall / double(queries.size());
   };
   std::vector<std::vector<ScoredPoint>> before, after;
-  const double recall = run(*c, &before);
-  std::cout << "SPANN over FDEs recall@10 (800 docs, 200 candidates): " << recall << "\n";
+  const double r50 = run(*c, 50, nullptr);
+  const double recall = run(*c, 200, &before);
+  const double r400 = run(*c, 400, nullptr);
+  std::cout << "SPANN over FDEs recall@10 (800 docs): 50 candidates " << r50 << ", 200 " << recall
+            << ", 400 " << r400 << "\n";
   // Every document is in the living index once it is green (the 400 written after the build
-  // too): 0.81 here, as a fresh build over all 800 (0.78). The SPANN search returns what its
-  // probed lists hold rather than `candidates` documents, which caps this.
-  EXPECT_GE(recall, 0.75);
+  // too), and more candidates asked are more delivered: recall grows with them.
+  EXPECT_GE(recall, 0.9);
+  EXPECT_GE(r400, 0.97);
+  EXPECT_GE(r400 + 1e-9, recall);
+  EXPECT_GE(recall + 1e-9, r50);
+  // Candidates = the collection's size, each re-ranked exactly: the exact Chamfer answer, ids and
+  // scores (every document is a candidate, so no FDE search is needed: mode "all").
+  for (size_t t = 0; t < 10; ++t) {
+    SearchRequest req = ToRequest(queries[t], 10);
+    req.muvera_candidates = static_cast<uint32_t>(docs.size());
+    req.muvera_rerank = static_cast<uint32_t>(docs.size());
+    QueryExplain ex;
+    auto all = SearchExplained(*c, req, &ex);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    EXPECT_EQ(ex.multivector, "all");
+    EXPECT_EQ(ex.candidates_delivered, docs.size());
+    req.muvera_candidates.reset();
+    req.muvera_rerank.reset();
+    req.exact = true;
+    auto exact = c->Search(req);
+    ASSERT_TRUE(exact.ok());
+    ExpectSameResults({*all}, {*exact});
+  }
   // Reopened: the index and the token store come back and serve the same queries through the
   // index at the same recall floor (the navigation over the centroids is rebuilt at open, so the
   // lists probed, and the answers, may differ slightly from before); exact Chamfer is exact.
@@ -481,15 +509,117 @@ TEST_F(MultivectorTest, SpannOverFdes) {
   Reopen();
   auto c2 = Coll();
   ASSERT_TRUE(testing::WaitForIndex(*c2, 60));
-  const double reopened = run(*c2, &after);
+  const double reopened = run(*c2, 200, &after);
   std::cout << "after reopening: " << reopened << "\n";
-  EXPECT_GE(reopened, 0.75);
+  EXPECT_GE(reopened, 0.9);
   const Doc q = corpus.MakeQuery(docs[5]);
   SearchRequest req = ToRequest(q, 10);
   req.exact = true;
   auto res = c2->Search(req);
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_EQ(Recall(*res, ModelTopK(q, docs, 10)), 1.0);
+}
+
+// With filters the planner picks how the matching FDEs are searched; the candidates asked are
+// still delivered, and a filter that leaves no more documents than the candidates makes every
+// matching document a candidate (mode "all", the answer exact when all are re-ranked exactly).
+TEST_F(MultivectorTest, SpannOverFdesFiltered) {
+  ASSERT_TRUE(db_->CreateCollection("mv", MultiConfig(400)).ok());
+  Corpus corpus(5);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 800);  // payload g = id % 4: 200 documents a group
+  ASSERT_TRUE(testing::WaitForIndex(*c, 60));
+  double recall = 0;
+  for (int t = 0; t < 20; ++t) {
+    const Doc q = corpus.MakeQuery(docs[(t * 31) % docs.size()]);
+    SearchRequest req = ToRequest(q, 10);
+    auto f = ParseFilter(Json{{"must", {{{"key", "g"}, {"match", {{"value", 1}}}}}}}, "");
+    ASSERT_TRUE(f.ok());
+    req.filter = *f;
+    req.muvera_candidates = 100;
+    QueryExplain ex;
+    auto res = SearchExplained(*c, req, &ex);
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    EXPECT_EQ(ex.multivector, "fde");
+    EXPECT_EQ(ex.matches, 200u);
+    EXPECT_EQ(ex.candidates_delivered, 100u) << SearchPlanName(ex.plan);
+    for (const auto& p : *res) EXPECT_EQ(p.id.num() % 4, 1u);
+    recall += Recall(*res, ModelTopK(q, docs, 10, {}, 1));
+    // 200 candidates for 200 matching documents: all of them, ranked exactly.
+    req.muvera_candidates = 200;
+    req.muvera_rerank = 200;
+    auto all = SearchExplained(*c, req, &ex);
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(ex.multivector, "all");
+    EXPECT_EQ(ex.candidates_delivered, 200u);
+    EXPECT_EQ(Recall(*all, ModelTopK(q, docs, 10, {}, 1)), 1.0);
+  }
+  recall /= 20;
+  std::cout << "filtered (1 in 4) recall@10, 100 candidates: " << recall << "\n";
+  EXPECT_GE(recall, 0.9);
+}
+
+// No candidates configured (muvera_config.candidates 0): the default scales with the collection
+// and the limit and holds recall@10 >= 0.9 at both sizes, below and above the SPANN threshold;
+// the cost model picks between scoring every document and the FDE search (both estimates in
+// explain), and the default candidates through the FDE search hold the same floor.
+TEST_F(MultivectorTest, DefaultCandidatesHoldAtTwoSizes) {
+  CollectionConfig cfg = MultiConfig(1500);
+  cfg.multivector->muvera.candidates = 0;
+  // The SPANN settings the HTTP API gives an index over FDEs (pq4 lists of 64 documents).
+  ApplyFdeSpannDefaults(Json::object(), MuveraFdeDim(cfg.multivector->muvera), &*cfg.spann);
+  EXPECT_EQ(cfg.spann->layout, "pq4");
+  EXPECT_EQ(cfg.spann->pq_m, MuveraFdeDim(cfg.multivector->muvera) / 8);
+  ASSERT_TRUE(db_->CreateCollection("mv", cfg).ok());
+  Corpus corpus(7);
+  auto c = Coll();
+  // Mean recall@10 over 30 queries at the defaults, and with the default candidate count asked
+  // explicitly (which always takes the FDE search, `fde_mode`).
+  auto measure = [&](const std::vector<Doc>& docs, const char* fde_mode, uint32_t want_cand,
+                     double* forced) {
+    double recall = 0;
+    *forced = 0;
+    for (int t = 0; t < 30; ++t) {
+      const Doc q = corpus.MakeQuery(docs[(t * 41) % docs.size()]);
+      QueryExplain ex;
+      auto res = SearchExplained(*c, ToRequest(q, 10), &ex);
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (!res.ok()) return 0.0;
+      EXPECT_EQ(ex.muvera_candidates, want_cand);
+      EXPECT_GT(ex.est_all_us, 0);
+      EXPECT_GT(ex.est_fde_us, 0);
+      EXPECT_EQ(ex.multivector, ex.est_all_us <= ex.est_fde_us ? "all" : fde_mode)
+          << ex.est_all_us << " " << ex.est_fde_us;
+      recall += Recall(*res, ModelTopK(q, docs, 10));
+      SearchRequest req = ToRequest(q, 10);
+      req.muvera_candidates = want_cand;
+      auto via_fde = SearchExplained(*c, req, &ex);
+      EXPECT_TRUE(via_fde.ok());
+      if (!via_fde.ok()) return 0.0;
+      EXPECT_EQ(ex.multivector, fde_mode);
+      EXPECT_EQ(ex.candidates_delivered, want_cand);
+      *forced += Recall(*via_fde, ModelTopK(q, docs, 10)) / 30;
+    }
+    return recall / 30;
+  };
+  std::vector<Doc> docs = Fill(*c, corpus, 1000);
+  ASSERT_TRUE(c->WaitIdle(60000));
+  EXPECT_EQ(MuveraDefaultCandidates(1000, 10, false), 380u);  // 12 sqrt(1000)
+  double small_fde = 0, large_fde = 0;
+  const double small = measure(docs, "fde_pq4", 380, &small_fde);
+  const std::vector<Doc> more = Fill(*c, corpus, 3000, 1000);
+  docs.insert(docs.end(), more.begin(), more.end());
+  ASSERT_TRUE(testing::WaitForIndex(*c, 120));
+  EXPECT_EQ(MuveraDefaultCandidates(4000, 10, true), 1012u);  // 16 sqrt(4000)
+  const double large = measure(docs, "fde", 1012, &large_fde);
+  std::cout << "default candidates recall@10: 1,000 documents " << small << " (FDE PQ " << small_fde
+            << "), 4,000 " << large << " (SPANN " << large_fde << ")\n";
+  EXPECT_GE(small, 0.9);
+  EXPECT_GE(small_fde, 0.9);
+  EXPECT_GE(large, 0.9);
+  EXPECT_GE(large_fde, 0.9);
+  // A limit of 100 asks for 20 x 100 candidates at least.
+  EXPECT_EQ(MuveraDefaultCandidates(4000, 100, true), 2000u);
 }
 
 TEST_F(MultivectorTest, BadInputChangesNothing) {

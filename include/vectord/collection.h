@@ -74,7 +74,13 @@ struct MuveraConfig {
   bool fill_empty = true;       // fill empty document buckets from the Hamming-nearest vector
   uint64_t seed = 42;           // everything random derives from it
   std::string center = "auto";  // SimHash origin: "auto" = mean of the first batch, or "none"
-  uint32_t candidates = 200;    // per-query default (params.muvera.candidates)
+  // Candidate documents per query (params.muvera.candidates overrides it); 0 = by the collection's
+  // size and the query's limit (MuveraDefaultCandidates, docs/muvera.md "Defaults").
+  uint32_t candidates = 0;
+  // SPANN over the FDEs: the first round reads the nearest lists that hold candidate_spread x
+  // candidates documents and delivers the best `candidates` of them (more: better candidates, more
+  // pages read).
+  float candidate_spread = 4;
   uint32_t max_vectors = 1024;  // vectors per point, at most
   // Candidate stage while the FDE rows are in RAM (no SPANN index yet): "pq4" = a 4-bit
   // fast-scan PQ of the FDEs (from 1,000 documents on; exact below), its best
@@ -102,6 +108,15 @@ struct MultivectorConfig {
 Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim);
 // Floats in one document encoding (FDE): final_dim, or r_reps * 2^k_sim * d_proj.
 uint32_t MuveraFdeDim(const MuveraConfig& c);
+// A multi-vector collection's SPANN index holds FDEs (thousands of dimensions): the spann_config
+// fields that `given` (the request's spann_config object) leaves out get the values measured for
+// them (docs/muvera.md "SPANN over the FDEs"): layout "pq4" with pq_m = fde_dim / 8 (pq8 given:
+// fde_dim / 16; or the nearest divisor below), target_list_entries 64.
+void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c);
+// Candidates per query where muvera_config.candidates is 0, for `documents` matching documents
+// and `k` = limit + offset: max(20 k, c sqrt(documents)) with c = 16 when the SPANN index over
+// the FDEs serves them, 12 when the FDEs are scanned in RAM (docs/muvera.md "Defaults").
+uint32_t MuveraDefaultCandidates(uint64_t documents, size_t k, bool spann);
 Json MuveraConfigToJson(const MuveraConfig& c);
 
 // Stored with the collection in the catalog (JSON, see docs/formats.md).

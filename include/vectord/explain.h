@@ -41,10 +41,16 @@ struct QueryExplain {
   uint64_t rows_scored = 0;  // exact distances outside SPANN (brute force and the RAM delta)
   bool fallback = false;     // plan (b)/(c) found fewer than k matches: brute force finished it
   double us_select = 0, us_search = 0;
-  // Multi-vector collections: "fde" (MUVERA candidates re-ranked) or "exact" Chamfer, the
-  // candidate documents asked of the FDE index, documents scored by Chamfer and their pages read.
+  // Multi-vector collections: the mode — "fde" (MUVERA candidates from the FDE index: exact scan
+  // or SPANN), "fde_pq4" (from the FDE PQ in RAM), "all" (every matching document a candidate:
+  // there are no more than the candidates asked) or "exact" Chamfer; the candidate documents asked
+  // and those delivered, documents scored by Chamfer and their pages read.
   std::string multivector;
   uint32_t muvera_candidates = 0;
+  uint64_t candidates_delivered = 0;
+  // The cost model's estimates (µs) of scoring every matching document ("all") and of the FDE
+  // search plus its candidates; with the default candidates the cheaper one runs.
+  double est_all_us = 0, est_fde_us = 0;
   uint64_t chamfer_docs = 0, token_pages = 0;
   uint64_t prefilter_docs = 0;  // candidates ranked by the partial (first-pass) Chamfer
   // Two-stage re-rank: candidates scored by the 8-bit Chamfer (0 = stage skipped), and the

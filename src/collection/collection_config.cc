@@ -2,6 +2,7 @@
 #include "src/collection/collection_config.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace vectord {
 namespace {
@@ -171,6 +172,25 @@ index::MuveraParams MuveraParamsOf(const MuveraConfig& c, uint32_t dim, std::vec
   return p;
 }
 
+void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c) {
+  const bool has_layout = given.is_object() && given.contains("layout");
+  if (!has_layout) c->layout = "pq4";
+  if (c->layout != "full" && !(given.is_object() && given.contains("pq_m"))) {
+    // 8 dimensions per subquantizer: 4 bits per 8 FDE dimensions in the lists (pq4; pq8: a byte
+    // per 16).
+    uint32_t m = std::clamp<uint32_t>(fde_dim / (c->layout == "pq8" ? 16 : 8), 1, 4096);
+    while (m > 1 && fde_dim % m != 0) --m;
+    c->pq_m = m;
+  }
+  if (!(given.is_object() && given.contains("target_list_entries"))) c->target_list_entries = 64;
+}
+
+uint32_t MuveraDefaultCandidates(uint64_t documents, size_t k, bool spann) {
+  const double by_size = std::ceil((spann ? 16 : 12) * std::sqrt(static_cast<double>(documents)));
+  return static_cast<uint32_t>(
+      std::min<double>(1000000, std::max(20 * static_cast<double>(k), by_size)));
+}
+
 Json MuveraConfigToJson(const MuveraConfig& c) {
   return Json{{"k_sim", c.k_sim},
               {"d_proj", c.d_proj},
@@ -180,6 +200,7 @@ Json MuveraConfigToJson(const MuveraConfig& c) {
               {"seed", c.seed},
               {"center", c.center},
               {"candidates", c.candidates},
+              {"candidate_spread", c.candidate_spread},
               {"max_vectors", c.max_vectors},
               {"fde_index", c.fde_index},
               {"fde_pq_m", c.fde_pq_m},
@@ -218,7 +239,13 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       }
       c.center = v.get<std::string>();
     } else if (k == "candidates") {
-      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 100000, &c.candidates));
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 1000000, &c.candidates));
+    } else if (k == "candidate_spread") {
+      if (!v.is_number() || !(v.get<double>() >= 1 && v.get<double>() <= 64)) {
+        return Status::InvalidArgument(
+            "muvera_config.candidate_spread must be a number in [1, 64], got " + v.dump());
+      }
+      c.candidate_spread = v.get<float>();
     } else if (k == "max_vectors") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 65536, &c.max_vectors));
     } else if (k == "fde_index") {
@@ -239,7 +266,8 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       return Status::InvalidArgument(
           "muvera_config: unknown field '" + k +
           "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
-          "max_vectors, fde_index, fde_pq_m, fde_pq_rescore, prefilter_vectors, rerank)");
+          "candidate_spread, max_vectors, fde_index, fde_pq_m, fde_pq_rescore, prefilter_vectors, "
+          "rerank)");
     }
   }
   const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;

@@ -35,6 +35,18 @@
 #include "src/vectors/vector_store.h"
 
 namespace vectord {
+namespace {
+// The cost model that picks between scoring every matching document and the FDE search with the
+// default candidates (nanoseconds; measured on the 2-core dev VM at AVX2, docs/muvera.md
+// "Defaults"): a document scored by the 8-bit Chamfer costs kMultiDocNs plus kMultiMacNs per
+// query-vector x document-vector x dimension product; the SPANN search over the FDEs
+// kFdeSpannNs per FDE dimension of each row it reads (candidate_spread x candidates, the
+// navigation included); the FDE scans in RAM kFdeScanByteNs per byte (PQ codes or float16 rows).
+constexpr double kMultiDocNs = 50;
+constexpr double kMultiMacNs = 0.035;
+constexpr double kFdeSpannNs = 0.37;
+constexpr double kFdeScanByteNs = 0.1;
+}  // namespace
 
 Status CollectionImpl::RestoreTokens(const Json& catalog) {
   std::vector<storage::TokenSpan> spans;
@@ -374,7 +386,50 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
   };
   auto t0 = Clock::now();
   std::vector<uint32_t> rows;
-  if (req.exact || !fde_) {
+  const Roaring& matching = allowed_ptr ? *allowed_ptr : points_->live();
+  const uint64_t matches = matching.cardinality();
+  // Candidates asked of the FDE index: the query's, the collection's, or by the number of
+  // matching documents and the limit.
+  const uint32_t configured =
+      req.muvera_candidates.value_or(config_.multivector->muvera.candidates);
+  const bool spann_serves = vectors_->ram_base() > 0;
+  const uint32_t cand = std::max<uint32_t>(
+      static_cast<uint32_t>(k),
+      configured > 0 ? configured : MuveraDefaultCandidates(matches, k, spann_serves));
+  bool all = cand >= matches;
+  if (!req.exact && fde_) {
+    ex->muvera_candidates = cand;
+    // With the default candidates, the cheaper of the two ways by the cost model: every matching
+    // document scored by the 8-bit Chamfer, or the FDE search plus the candidates.
+    const double tokens = tokens_->rows() > 0
+                              ? static_cast<double>(tokens_->data_size()) /
+                                    (static_cast<double>(tokens_->rows()) * tokens_->vector_bytes())
+                              : 1.0;
+    const double per_doc =
+        kMultiDocNs + kMultiMacNs * tokens * nq * static_cast<double>(config_.dim);
+    double fde_ns;
+    if (spann_serves) {
+      fde_ns = cand * config_.multivector->muvera.candidate_spread *
+               static_cast<double>(fde_->fde_dim()) * kFdeSpannNs;
+    } else if (fde_pq_ && fde_pq_->rows() == vectors_->rows()) {
+      fde_ns =
+          static_cast<double>(matches) * static_cast<double>(fde_pq_->code_size()) * kFdeScanByteNs;
+    } else {
+      fde_ns = static_cast<double>(matches) * 2.0 * fde_->fde_dim() * kFdeScanByteNs;
+    }
+    ex->est_all_us = static_cast<double>(matches) * per_doc / 1000;
+    ex->est_fde_us = (fde_ns + cand * per_doc) / 1000;
+    if (configured == 0 && ex->est_all_us <= ex->est_fde_us) all = true;
+  }
+  if (!req.exact && fde_ && all) {
+    // Every matching document is a candidate (no more of them than the candidates asked, or
+    // cheaper by the cost model: small collections, small sets, restrictive filters): no FDE
+    // search, the 8-bit and exact Chamfer stages rank them all.
+    ex->multivector = "all";
+    ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
+    rows.resize(matches);
+    matching.toUint32Array(rows.data());
+  } else if (req.exact || !fde_) {
     // Exact Chamfer over every live (matching) point.
     ex->multivector = "exact";
     ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
@@ -386,23 +441,23 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     // encoded) or from the collection's FDE index (exact scan / SPANN).
     std::vector<float> fq(fde_->fde_dim());
     fde_->EncodeQuery(q.data(), nq, fq.data());
-    const uint32_t cand =
-        std::max<uint32_t>(static_cast<uint32_t>(k),
-                           req.muvera_candidates.value_or(config_.multivector->muvera.candidates));
-    ex->muvera_candidates = cand;
     if (fde_pq_ && vectors_->ram_base() == 0 && fde_pq_->rows() == vectors_->rows()) {
       ex->multivector = "fde_pq4";
       ex->plan = SearchPlan::kExactRam;
       rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
     } else {
       ex->multivector = "fde";
-      VECTORD_ASSIGN_OR_RETURN(std::vector<index::Neighbor> c,
-                               VectorSearch(Sources()).Run(fq.data(), cand, req, allowed_ptr, ex));
+      CandidateFill fill;
+      fill.spread = config_.multivector->muvera.candidate_spread;
+      VECTORD_ASSIGN_OR_RETURN(
+          std::vector<index::Neighbor> c,
+          VectorSearch(Sources()).Run(fq.data(), cand, req, allowed_ptr, ex, &fill));
       rows.reserve(c.size());
       for (const auto& h : c) rows.push_back(h.row);
       std::sort(rows.begin(), rows.end());  // file order: nearby sets share pages
     }
   }
+  ex->candidates_delivered = rows.size();
   ex->candidates_us = since(t0);
   // Two-stage re-rank: the 8-bit Chamfer keeps the best r candidates for the exact one; at least
   // twice k (measured: at limit 100, r = 100 loses 0.007 recall@100, 200 nothing).

@@ -232,6 +232,9 @@ Json QueryExplain::ToJson() const {
   if (!multivector.empty()) {
     j["multivector"] = {{"mode", multivector},
                         {"candidates", muvera_candidates},
+                        {"candidates_delivered", candidates_delivered},
+                        {"est_all_us", est_all_us},
+                        {"est_fde_us", est_fde_us},
                         {"chamfer_docs", chamfer_docs},
                         {"prefilter_docs", prefilter_docs},
                         {"int8_docs", int8_docs},

@@ -118,8 +118,8 @@ Result<std::vector<index::Neighbor>> VectorSearch::CodeScan(const float* q, size
 
 Result<std::vector<index::Neighbor>> VectorSearch::Run(const float* qp, size_t k,
                                                        const SearchRequest& req,
-                                                       const Roaring* allowed_ptr,
-                                                       QueryExplain* ex) const {
+                                                       const Roaring* allowed_ptr, QueryExplain* ex,
+                                                       const CandidateFill* fill) const {
   const std::span<const float> q(qp, vdim_);
   const bool lower = LowerIsBetter(vdist_);
   auto better = [&](const index::Neighbor& a, const index::Neighbor& b) {
@@ -170,8 +170,30 @@ Result<std::vector<index::Neighbor>> VectorSearch::Run(const float* qp, size_t k
       rf.live_bits = live_bits_;
     }
     sp.filter = &rf;
+    if (fill != nullptr) sp.exact_rerank = false;
+    const uint64_t fill_rows =
+        fill != nullptr ? static_cast<uint64_t>(std::ceil(fill->spread * static_cast<double>(k)))
+                        : 0;
     SpannSearchStats st;
-    if (!allowed_ptr) {
+    if (!allowed_ptr && fill != nullptr) {
+      // Candidates: the nearest lists holding fill_rows rows (at least nprobe lists), more rounds
+      // while fewer than k live rows were found.
+      ex->plan = SearchPlan::kUnfiltered;
+      SpannAdaptiveParams ap;
+      ap.first_lists = sp.nprobe;
+      ap.first_rows = fill_rows;
+      ap.stop_at_k = true;
+      // Navigation ranks max_lists lists (each a centroid distance: thousands of dimensions for
+      // FDEs): twice those the first round should need.
+      const double per_list = std::max(1.0, spann_->MeanListEntries() / spann_->MeanReplicas());
+      ap.max_lists = static_cast<uint32_t>(std::min<double>(
+          spann_->alive_lists(),
+          2 * std::max<double>(sp.nprobe, static_cast<double>(fill_rows) / per_list) + 32));
+      SpannAdaptiveStats as;
+      VECTORD_ASSIGN_OR_RETURN(
+          hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));
+      ex->rounds = as.rounds;
+    } else if (!allowed_ptr) {
       ex->plan = SearchPlan::kUnfiltered;
       VECTORD_ASSIGN_OR_RETURN(hits, spann_->Search(q.data(), static_cast<uint32_t>(k), sp, &st));
     } else {
@@ -261,6 +283,10 @@ Result<std::vector<index::Neighbor>> VectorSearch::Run(const float* qp, size_t k
         ap.distance_slack = static_cast<float>(DefaultPlannerCosts().distance_slack);
         ap.candidate_lists = cand_lists ? &*cand_lists : nullptr;
         ap.batch_distance_round = DefaultPlannerCosts().batch_distance_round;
+        if (fill != nullptr) {
+          ap.first_rows = fill_rows;
+          ap.stop_at_k = true;
+        }
         SpannAdaptiveStats as;
         VECTORD_ASSIGN_OR_RETURN(
             hits, spann_->SearchAdaptive(q.data(), static_cast<uint32_t>(k), sp, ap, &st, &as));

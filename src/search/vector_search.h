@@ -41,13 +41,25 @@ struct SearchSources {
   const SpannConfig* spann = nullptr;  // search defaults; required with `index`
 };
 
+// A candidate search (Run's `fill`): k is a number of candidates the caller scores itself (MUVERA's
+// FDE stage), so the SPANN plans must deliver k rows (up to the matching rows) rather than stop at
+// what nprobe lists hold, and need not re-rank PQ distances exactly.
+struct CandidateFill {
+  // The first round reads the nearest lists that hold spread x k rows; the best k of them by
+  // the index's distances are delivered (more lists read: better candidates, more pages).
+  double spread = 2;
+};
+
 class VectorSearch {
  public:
   explicit VectorSearch(const SearchSources& sources);
   // Top-k rows for the prepared query `q` (dim floats, unit length for Cosine) under the request's
-  // filter (`allowed`: the matching live rows; null = every live row) and parameters.
+  // filter (`allowed`: the matching live rows; null = every live row) and parameters. With `fill`
+  // the SPANN plans read lists until they hold k allowed rows (CandidateFill); a PQ layout then
+  // returns its approximate distances as scores.
   Result<std::vector<index::Neighbor>> Run(const float* q, size_t k, const SearchRequest& req,
-                                           const Roaring* allowed, QueryExplain* ex) const;
+                                           const Roaring* allowed, QueryExplain* ex,
+                                           const CandidateFill* fill = nullptr) const;
 
  private:
   // Exact top-k over the rows of `allowed` below the index's end, read with O_DIRECT in runs of

@@ -380,6 +380,12 @@ bool SpannIndex::InstallRowCodes(std::unique_ptr<RowCodes> codes) const {
   return true;
 }
 
+double SpannIndex::MeanReplicas() const {
+  if (assigned_rows_ == 0) return 1;
+  return std::max(1.0, static_cast<double>(live_.list_entries + pending_entries_) /
+                           static_cast<double>(assigned_rows_));
+}
+
 size_t SpannIndex::ResidentBytes() const {
   return nav_->MemoryBytes() + (meta_.pq ? meta_.pq->centroids().size() * 4 : 0) +
          dir_.capacity() * sizeof(storage::PostingListInfo) + versions_.capacity() +
@@ -597,6 +603,23 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
   std::vector<index::Neighbor> round;
   while (next < hits.size()) {
     size_t want = as->rounds == 0 ? first : (checking ? check : std::max<size_t>(next, check));
+    if (as->rounds == 0 && ap.first_rows > 0) {
+      // Enough of the nearest lists to hold about first_rows rows.
+      const double per_row = MeanReplicas();
+      double rows = 0;
+      size_t lists = 0;
+      while (lists < hits.size() && rows < static_cast<double>(ap.first_rows)) {
+        const uint32_t l = hits[lists].id;
+        uint64_t entries = dir_[l].count;
+        if (!pending_.empty()) {
+          auto it = pending_.find(l);
+          if (it != pending_.end()) entries += it->second.size();
+        }
+        rows += static_cast<double>(entries) / per_row;
+        ++lists;
+      }
+      want = std::max(want, lists);
+    }
     if (checking && ap.distance_stop && !ip && ap.batch_distance_round) {
       // The distance rule will read every list whose centroid is within r_k (+ slack) of q, r_k
       // only shrinking: read them all in this round instead of one check round at a time.
@@ -643,7 +666,7 @@ Result<std::vector<index::Neighbor>> SpannIndex::SearchAdaptive(const float* q, 
         far =
             std::sqrt(std::max(0.0f, hits[next].dist)) > best[k - 1].score + ap.distance_slack * r1;
       }
-      if (checking && same && far) {
+      if ((checking && same && far) || ap.stop_at_k) {
         converged = true;
         break;
       }
@@ -688,7 +711,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   }
   // Scan.
   const bool pq = meta_.layout != index::PostingLayout::kFull;
-  const uint32_t cap = pq ? std::max(k, params.rerank) : k;
+  const uint32_t cap = pq && params.exact_rerank ? std::max(k, params.rerank) : k;
   TopHeap heap(cap);
   if (!pending_.empty()) {
     for (uint32_t l : probe) {
@@ -699,9 +722,16 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   s.visited.Reset(std::min<uint64_t>(entries, 1u << 22));
   const uint32_t m = pq ? meta_.pq->params().m : 0;
   const uint32_t ksub = pq ? meta_.pq->ksub() : 0;
+  index::QuantizedLut ip_qlut;
   if (pq) {
     s.lut.resize(size_t{m} * ksub);
     s.qr.resize(dim);
+    if (ip) {
+      // Inner product: the tables depend on q alone (the list adds the bias <q, c_l>), so one set
+      // serves every list.
+      meta_.pq->ComputeLut(q, index::PqMetric::kIP, s.lut.data());
+      if (meta_.layout == index::PostingLayout::kPq4) ip_qlut = index::QuantizeLut(s.lut.data(), m);
+    }
   }
   // Scans probe[i] (from the cache or from its pages in s.pages).
   auto scan_list = [&](size_t i) -> Status {
@@ -731,19 +761,20 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
       st->distances += v.count;
     } else {
       // Residual PQ: L2 tables for q - c_l; IP tables for q plus the <q, c_l> bias.
-      s.cent.resize(dim);
-      nav_->Decode(l, s.cent.data());
-      const float* c = s.cent.data();
       float bias = 0;
       if (ip) {
-        bias = index::IpF32(q, c, dim);
-        meta_.pq->ComputeLut(q, index::PqMetric::kIP, s.lut.data());
+        bias = nav_->Ip(q, l);  // from the stored precision: no decode (FDE centroids are long)
       } else {
+        s.cent.resize(dim);
+        nav_->Decode(l, s.cent.data());
+        const float* c = s.cent.data();
         for (uint32_t j = 0; j < dim; ++j) s.qr[j] = q[j] - c[j];
         meta_.pq->ComputeLut(s.qr.data(), index::PqMetric::kL2, s.lut.data());
       }
       if (meta_.layout == index::PostingLayout::kPq4) {
-        const index::QuantizedLut qlut = index::QuantizeLut(s.lut.data(), m);
+        index::QuantizedLut list_qlut;
+        if (!ip) list_qlut = index::QuantizeLut(s.lut.data(), m);
+        const index::QuantizedLut& qlut = ip ? ip_qlut : list_qlut;
         s.acc.resize((size_t{v.count} + 31) / 32 * 32);
         index::ScanPq4(v, m, qlut, s.acc.data());
         for (uint32_t e = 0; e < v.count; ++e) s.dist[e] = index::FastScanToFloat(qlut, s.acc[e]);
@@ -825,7 +856,7 @@ Status SpannIndex::ReadAndScan(const float* q, uint32_t k, const SpannSearchPara
   st->us_scan = Us(t2, t3) + us_overlap;
   std::vector<std::pair<float, uint32_t>> cands = heap.Sorted();
 
-  if (pq && !cands.empty()) {
+  if (pq && !cands.empty() && params.exact_rerank) {
     // Re-rank: one read per candidate of the aligned page span holding its record.
     const uint32_t rec = record_bytes_ + 4;
     const uint32_t slot = static_cast<uint32_t>(storage::AlignedBuffer::RoundUp(rec) + 4096);

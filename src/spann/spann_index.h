@@ -65,6 +65,9 @@ struct SpannSearchParams {
   float eps = 0.6f;
   // PQ layouts: candidates re-ranked with exact distances (default 64; at least k).
   uint32_t rerank = 64;
+  // PQ layouts: false returns the best k by their PQ distances, with those approximate scores,
+  // and reads no vector (for a caller that scores the rows itself: MUVERA's candidate stage).
+  bool exact_rerank = true;
   // Page budget for posting lists: lists are dropped (farthest first) once their pages would pass
   // it (default 0 = no budget).
   uint32_t max_pages = 0;
@@ -108,6 +111,12 @@ struct SpannAdaptiveParams {
   // Lists that may hold an allowed row (ListSummaries::Candidates, src/spann/list_summary.h);
   // null = every list. Other lists are skipped without I/O; max_lists counts the lists read.
   const Roaring* candidate_lists = nullptr;
+  // The first round reads at least the nearest lists that hold about first_rows rows (their
+  // entries over the index's mean replicas per row; 0 = first_lists alone decides).
+  uint64_t first_rows = 0;
+  // Stop as soon as k allowed rows are found, without a check round: for a caller that wants k
+  // good candidates rather than the exact top k (MUVERA's candidate stage).
+  bool stop_at_k = false;
 };
 
 struct SpannAdaptiveStats {
@@ -165,6 +174,8 @@ class SpannIndex {
   // Mean entries (replicas included) and 4 KiB pages per alive posting list.
   double MeanListEntries() const { return mean_entries_; }
   double MeanListPages() const { return mean_pages_; }
+  // Mean list entries per indexed row (the replicas a row has, stale entries included); >= 1.
+  double MeanReplicas() const;
 
   uint32_t dim() const { return meta_.dim; }
   // Rows the index serves: [0, assigned_rows()), the last of them maybe still pending in RAM.
