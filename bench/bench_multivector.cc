@@ -12,7 +12,7 @@
 //       [--k-sim 5] [--d-proj 8] [--r-reps 20] [--final-dim 0] [--datatype float32|float16]
 //       [--spann-threshold N] [--layout full|pq4|pq8] [--nprobe N] [--on-disk] [--dir TMP]
 //       (the SPANN index over the FDEs gets the HTTP API's settings for FDEs where --layout and
-//       --spann leave them out: pq4 lists of 64 documents, docs/muvera.md)
+//       --spann leave them out: pq4 lists of 256 documents, docs/muvera.md)
 //       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--prefilter N] [--no-exact] [--reopen]
 //       [--rerank 0,50,100] [--config-rerank N] [--limit 100] [--csv FILE]
 //       [--spann '{"max_replicas": 4, ...}'] [--spread F]

@@ -566,7 +566,7 @@ TEST_F(MultivectorTest, SpannOverFdesFiltered) {
 TEST_F(MultivectorTest, DefaultCandidatesHoldAtTwoSizes) {
   CollectionConfig cfg = MultiConfig(1500);
   cfg.multivector->muvera.candidates = 0;
-  // The SPANN settings the HTTP API gives an index over FDEs (pq4 lists of 64 documents).
+  // The SPANN settings the HTTP API gives an index over FDEs (pq4 lists of 256 documents).
   ApplyFdeSpannDefaults(Json::object(), MuveraFdeDim(cfg.multivector->muvera), &*cfg.spann);
   EXPECT_EQ(cfg.spann->layout, "pq4");
   EXPECT_EQ(cfg.spann->pq_m, MuveraFdeDim(cfg.multivector->muvera) / 8);

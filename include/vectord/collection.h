@@ -111,7 +111,7 @@ uint32_t MuveraFdeDim(const MuveraConfig& c);
 // A multi-vector collection's SPANN index holds FDEs (thousands of dimensions): the spann_config
 // fields that `given` (the request's spann_config object) leaves out get the values measured for
 // them (docs/muvera.md "SPANN over the FDEs"): layout "pq4" with pq_m = fde_dim / 8 (pq8 given:
-// fde_dim / 16; or the nearest divisor below), target_list_entries 64.
+// fde_dim / 16; or the nearest divisor below), target_list_entries 256.
 void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c);
 // Candidates per query where muvera_config.candidates is 0, for `documents` matching documents
 // and `k` = limit + offset: max(20 k, c sqrt(documents)) with c = 16 when the SPANN index over

@@ -182,7 +182,7 @@ void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c) 
     while (m > 1 && fde_dim % m != 0) --m;
     c->pq_m = m;
   }
-  if (!(given.is_object() && given.contains("target_list_entries"))) c->target_list_entries = 64;
+  if (!(given.is_object() && given.contains("target_list_entries"))) c->target_list_entries = 256;
 }
 
 uint32_t MuveraDefaultCandidates(uint64_t documents, size_t k, bool spann) {

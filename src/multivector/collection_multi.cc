@@ -44,7 +44,7 @@ namespace {
 // navigation included); the FDE scans in RAM kFdeScanByteNs per byte (PQ codes or float16 rows).
 constexpr double kMultiDocNs = 50;
 constexpr double kMultiMacNs = 0.035;
-constexpr double kFdeSpannNs = 0.37;
+constexpr double kFdeSpannNs = 0.14;
 constexpr double kFdeScanByteNs = 0.1;
 }  // namespace
 
