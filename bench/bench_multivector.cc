@@ -15,7 +15,9 @@
 //       --spann leave them out: pq4 lists of 256 documents, docs/muvera.md)
 //       [--fde-index pq4|exact] [--pq-m M] [--rescore F] [--prefilter N] [--no-exact] [--reopen]
 //       [--rerank 0,50,100] [--config-rerank N] [--limit 100] [--csv FILE]
-//       [--spann '{"max_replicas": 4, ...}'] [--spread F]
+//       [--spann '{"max_replicas": 4, ...}'] [--spread F] [--fde-pq-max-rows N]
+// --fde-pq-max-rows: muvera_config.fde_pq_max_rows (0 = the SPANN index serves the candidates as
+// soon as it exists; default: the collection default, the FDE PQ in RAM serving beside it).
 // --spann: more spann_config fields (JSON, as the HTTP API takes them) for the SPANN index over
 // the FDEs; --spread: muvera_config.candidate_spread. --candidates 0 = the collection's default
 // (muvera_config.candidates 0: by size and limit); the cand column is what explain reports asked,
@@ -68,8 +70,9 @@ struct Args {
   std::vector<int> rerank = {-1};  // params.muvera.rerank per row; -1 = default, 0 = candidates
   int config_rerank = -1;          // muvera_config.rerank; -1 = the default
   size_t limit = 100;
-  std::string spann_json;  // more spann_config fields
-  float spread = 0;        // muvera_config.candidate_spread; 0 = the default
+  std::string spann_json;        // more spann_config fields
+  float spread = 0;              // muvera_config.candidate_spread; 0 = the default
+  int64_t fde_pq_max_rows = -1;  // muvera_config.fde_pq_max_rows; -1 = the default
 };
 
 uint64_t PeakRssKb() {
@@ -153,6 +156,8 @@ int main(int argc, char** argv) {
       a.on_disk = true;
     } else if (k == "--spann") {
       a.spann_json = next();
+    } else if (k == "--fde-pq-max-rows") {
+      a.fde_pq_max_rows = std::stoll(next());
     } else if (k == "--spread") {
       a.spread = std::stof(next());
     } else if (k == "--nprobe") {
@@ -210,6 +215,7 @@ int main(int argc, char** argv) {
   if (a.prefilter >= 0) mv.muvera.prefilter_vectors = static_cast<uint32_t>(a.prefilter);
   if (a.config_rerank >= 0) mv.muvera.rerank = static_cast<uint32_t>(a.config_rerank);
   if (a.spread > 0) mv.muvera.candidate_spread = a.spread;
+  if (a.fde_pq_max_rows >= 0) mv.muvera.fde_pq_max_rows = static_cast<uint64_t>(a.fde_pq_max_rows);
   cfg.multivector = mv;
   if (a.spann_threshold > 0) {
     vectord::Json sj = a.spann_json.empty() ? vectord::Json::object()

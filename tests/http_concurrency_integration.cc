@@ -324,7 +324,8 @@ TEST(HttpConcurrency, MultiVectorQueriesThroughSpannOverFdesWithFiltersAndDelete
   CreateCollection(server, name,
                    R"({"vectors":{"size":16,"distance":"Cosine",
                                   "multivector_config":{"comparator":"max_sim"}},
-                       "muvera_config":{"k_sim":4,"d_proj":8,"r_reps":10,"candidates":200},
+                       "muvera_config":{"k_sim":4,"d_proj":8,"r_reps":10,"candidates":200,
+                                        "fde_pq_max_rows":0},
                        "spann_config":{"indexing_threshold":1500,"nprobe":32}})");
   MultiCorpus corpus;
   std::map<uint64_t, std::vector<std::vector<float>>> docs;

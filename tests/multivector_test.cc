@@ -566,6 +566,7 @@ TEST_F(MultivectorTest, SpannOverFdesFiltered) {
 TEST_F(MultivectorTest, DefaultCandidatesHoldAtTwoSizes) {
   CollectionConfig cfg = MultiConfig(1500);
   cfg.multivector->muvera.candidates = 0;
+  cfg.multivector->muvera.fde_pq_max_rows = 0;  // the SPANN index serves once built
   // The SPANN settings the HTTP API gives an index over FDEs (pq4 lists of 256 documents).
   ApplyFdeSpannDefaults(Json::object(), MuveraFdeDim(cfg.multivector->muvera), &*cfg.spann);
   EXPECT_EQ(cfg.spann->layout, "pq4");
@@ -620,6 +621,59 @@ TEST_F(MultivectorTest, DefaultCandidatesHoldAtTwoSizes) {
   EXPECT_GE(large_fde, 0.9);
   // A limit of 100 asks for 20 x 100 candidates at least.
   EXPECT_EQ(MuveraDefaultCandidates(4000, 100, true), 2000u);
+}
+
+// Up to muvera_config.fde_pq_max_rows documents the FDE PQ keeps serving the candidates beside
+// the SPANN index (rows the index holds are read from the vector file to train and encode it),
+// after a reopen too, with the same answers; past the limit the index serves.
+TEST_F(MultivectorTest, FdePqServesBesideTheSpannIndex) {
+  CollectionConfig cfg = MultiConfig(1500);
+  cfg.multivector->muvera.fde_pq_max_rows = 3000;
+  ASSERT_TRUE(db_->CreateCollection("mv", cfg).ok());
+  Corpus corpus(11);
+  auto c = Coll();
+  std::vector<Doc> docs = Fill(*c, corpus, 2500);
+  ASSERT_TRUE(testing::WaitForIndex(*c, 120));
+  ASSERT_TRUE(c->WaitIdle(60000));
+  EXPECT_EQ(c->Info().indexed_vectors_count, 2500u);
+  std::vector<Doc> queries;
+  for (int t = 0; t < 30; ++t) queries.push_back(corpus.MakeQuery(docs[(t * 43) % docs.size()]));
+  auto run = [&](Collection& col, const char* want_mode,
+                 std::vector<std::vector<ScoredPoint>>* out) {
+    double recall = 0;
+    for (const Doc& q : queries) {
+      SearchRequest req = ToRequest(q, 10);
+      req.muvera_candidates = 150;
+      QueryExplain ex;
+      auto res = SearchExplained(col, req, &ex);
+      EXPECT_TRUE(res.ok()) << res.status().ToString();
+      if (!res.ok()) return 0.0;
+      EXPECT_EQ(ex.multivector, want_mode);
+      EXPECT_EQ(ex.candidates_delivered, 150u);
+      recall += Recall(*res, ModelTopK(q, docs, 10));
+      if (out != nullptr) out->push_back(std::move(res).value());
+    }
+    return recall / double(queries.size());
+  };
+  std::vector<std::vector<ScoredPoint>> before, after;
+  const double r_pq = run(*c, "fde_pq4", &before);
+  std::cout << "FDE PQ beside the SPANN index (2,500 docs, 150 candidates): " << r_pq << "\n";
+  EXPECT_GE(r_pq, 0.9);
+  // Reopened: the PQ is rebuilt in the background from the FDE rows on disk; the same rows give
+  // the same codes, so the same answers.
+  c.reset();
+  Reopen();
+  auto c2 = Coll();
+  ASSERT_TRUE(testing::WaitForIndex(*c2, 120));
+  ASSERT_TRUE(c2->WaitIdle(60000));
+  EXPECT_DOUBLE_EQ(run(*c2, "fde_pq4", &after), r_pq);
+  ExpectSameResults(before, after);
+  // Past fde_pq_max_rows the SPANN index serves the candidates.
+  const std::vector<Doc> more = Fill(*c2, corpus, 600, 2500);
+  docs.insert(docs.end(), more.begin(), more.end());
+  const double r_spann = run(*c2, "fde", nullptr);
+  std::cout << "past fde_pq_max_rows (3,100 docs), through the index: " << r_spann << "\n";
+  EXPECT_GE(r_spann, 0.75);
 }
 
 TEST_F(MultivectorTest, BadInputChangesNothing) {

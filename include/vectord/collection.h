@@ -88,6 +88,10 @@ struct MuveraConfig {
   std::string fde_index = "pq4";
   uint32_t fde_pq_m = 0;        // PQ subquantizers (must divide the FDE size); 0 = dims / d_proj
   uint32_t fde_pq_rescore = 1;  // PQ pool = candidates * this, re-scored exactly; 1 = none
+  // Once the SPANN index over the FDEs exists, the FDE PQ (fde_pq_rescore 1) keeps serving the
+  // candidates while the collection holds at most this many rows (its scan is cheaper and its
+  // candidates better than the index's there, docs/muvera.md); 0 = the index serves at once.
+  uint64_t fde_pq_max_rows = 200000;
   // Re-rank in two passes when the query has more vectors than this (0 = one pass): Chamfer over
   // this many of the query's vectors (a fixed pseudo-random choice) ranks the candidates, the best
   // quarter (at least 4 x limit) get the exact Chamfer. Token sets in RAM only (on_disk: one pass).

@@ -165,7 +165,8 @@ void CollectionImpl::OnIndexInstalled(uint64_t rows) {
     // The RAM rows stay (searches scan them exactly beside the index): correct, only slower.
     std::cerr << "vectord: collection '" << name_ << "': " << s.ToString() << "\n";
   }
-  fde_pq_.reset();  // the FDE PQ stage covers collections with no SPANN index only
+  // The FDE PQ keeps serving beside the index up to muvera_config.fde_pq_max_rows documents.
+  if (config_.multivector && !FdePqBesideIndex()) fde_pq_.reset();
 }
 
 std::vector<std::string> CollectionImpl::PayloadIndexFields() const {

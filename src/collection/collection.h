@@ -162,12 +162,15 @@ class CollectionImpl : public Collection, private IndexHost {
   void EncodeFdePq(const index::ProductQuantizer& pq, const uint8_t* fde_rows, size_t n,
                    uint8_t* codes) const;
   // Under write_mu_ (or at open): asks for TrainFdePq when the collection has reached
-  // FdePq::TrainRows' next step and its FDE rows are all in RAM. The current PQ (or the exact FDE
-  // scan) serves until the new one is installed.
+  // FdePq::TrainRows' next step and its FDE rows are all in RAM or FdePqBesideIndex(). The current
+  // PQ (or the collection's FDE index) serves until the new one is installed.
   void MaybeTrainFdePq();
   // The job: samples and trains outside write_mu_, encodes the rows present (a chunk at a time
   // under a shared mu_), then under write_mu_ encodes the rows written meanwhile and installs it.
   void TrainFdePq(Job& job);
+  // Whether the FDE PQ serves beside a SPANN index (muvera_config: fde_index "pq4", no re-scoring,
+  // at most fde_pq_max_rows rows). mu_.
+  bool FdePqBesideIndex() const;
   // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
   void AppendFdePq(const MultiBatch& mb, size_t n);
   // The MUVERA candidates (ascending rows) by the PQ scan, re-scored with float16 FDEs. mu_.

@@ -205,6 +205,7 @@ Json MuveraConfigToJson(const MuveraConfig& c) {
               {"fde_index", c.fde_index},
               {"fde_pq_m", c.fde_pq_m},
               {"fde_pq_rescore", c.fde_pq_rescore},
+              {"fde_pq_max_rows", c.fde_pq_max_rows},
               {"prefilter_vectors", c.prefilter_vectors},
               {"rerank", c.rerank}};
 }
@@ -258,6 +259,8 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, kMaxFdeDim, &c.fde_pq_m));
     } else if (k == "fde_pq_rescore") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 1, 64, &c.fde_pq_rescore));
+    } else if (k == "fde_pq_max_rows") {
+      VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, uint64_t{1} << 32, &c.fde_pq_max_rows));
     } else if (k == "prefilter_vectors") {
       VECTORD_RETURN_IF_ERROR(uint_field(k, v, 0, 65536, &c.prefilter_vectors));
     } else if (k == "rerank") {
@@ -266,8 +269,8 @@ Result<MuveraConfig> ParseMuveraConfig(const Json& j, uint32_t dim) {
       return Status::InvalidArgument(
           "muvera_config: unknown field '" + k +
           "' (expected k_sim, d_proj, r_reps, final_dim, fill_empty, seed, center, candidates, "
-          "candidate_spread, max_vectors, fde_index, fde_pq_m, fde_pq_rescore, prefilter_vectors, "
-          "rerank)");
+          "candidate_spread, max_vectors, fde_index, fde_pq_m, fde_pq_rescore, fde_pq_max_rows, "
+          "prefilter_vectors, rerank)");
     }
   }
   const uint64_t raw = uint64_t{c.r_reps} * (uint64_t{1} << c.k_sim) * c.d_proj;

@@ -392,7 +392,11 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
   // matching documents and the limit.
   const uint32_t configured =
       req.muvera_candidates.value_or(config_.multivector->muvera.candidates);
-  const bool spann_serves = vectors_->ram_base() > 0;
+  // The FDE PQ in RAM serves while it covers every row (beside the SPANN index too, up to
+  // muvera_config.fde_pq_max_rows documents); else the collection's FDE index.
+  const bool pq_serves = fde_pq_ && fde_pq_->rows() == vectors_->rows() &&
+                         (vectors_->ram_base() == 0 || FdePqBesideIndex());
+  const bool spann_serves = vectors_->ram_base() > 0 && !pq_serves;
   const uint32_t cand = std::max<uint32_t>(
       static_cast<uint32_t>(k),
       configured > 0 ? configured : MuveraDefaultCandidates(matches, k, spann_serves));
@@ -411,7 +415,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     if (spann_serves) {
       fde_ns = cand * config_.multivector->muvera.candidate_spread *
                static_cast<double>(fde_->fde_dim()) * kFdeSpannNs;
-    } else if (fde_pq_ && fde_pq_->rows() == vectors_->rows()) {
+    } else if (pq_serves) {
       fde_ns =
           static_cast<double>(matches) * static_cast<double>(fde_pq_->code_size()) * kFdeScanByteNs;
     } else {
@@ -441,7 +445,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     // encoded) or from the collection's FDE index (exact scan / SPANN).
     std::vector<float> fq(fde_->fde_dim());
     fde_->EncodeQuery(q.data(), nq, fq.data());
-    if (fde_pq_ && vectors_->ram_base() == 0 && fde_pq_->rows() == vectors_->rows()) {
+    if (pq_serves) {
       ex->multivector = "fde_pq4";
       ex->plan = SearchPlan::kExactRam;
       rows = FdePqCandidates(fq.data(), cand, allowed_ptr, ex);
@@ -546,8 +550,18 @@ void CollectionImpl::EncodeFdePq(const index::ProductQuantizer& pq, const uint8_
   });
 }
 
+bool CollectionImpl::FdePqBesideIndex() const {
+  const MuveraConfig& mc = config_.multivector->muvera;
+  return mc.fde_index == "pq4" && mc.fde_pq_rescore == 1 && vectors_->rows() <= mc.fde_pq_max_rows;
+}
+
 void CollectionImpl::AppendFdePq(const MultiBatch& mb, size_t n) {
   if (!fde_pq_) return;
+  if (vectors_->ram_base() != 0 &&
+      vectors_->rows() + n > config_.multivector->muvera.fde_pq_max_rows) {
+    fde_pq_.reset();  // past fde_pq_max_rows: the SPANN index alone serves the FDEs
+    return;
+  }
   if (mb.pq != fde_pq_->encoder() || mb.pq_codes.size() != n * fde_pq_->code_size()) {
     fde_pq_.reset();  // cannot happen under write_mu_; the exact scan serves until retrained
     return;
@@ -560,7 +574,7 @@ void CollectionImpl::MaybeTrainFdePq() {
   if (mc.fde_index != "pq4") return;
   {
     std::shared_lock l(mu_);
-    if (vectors_->ram_base() != 0) return;  // SPANN serves the indexed rows
+    if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;  // SPANN serves the FDEs
     const uint64_t t = FdePq::TrainRows(vectors_->rows());
     if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t)) return;
   }
@@ -583,15 +597,23 @@ void CollectionImpl::TrainFdePq(Job& job) {
   size_t s;
   {
     std::shared_lock l(mu_);
-    if (vectors_->ram_base() != 0) return;
+    if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;
     present = vectors_->rows();
     t = FdePq::TrainRows(vectors_->rows());
     if (t == 0) return;
     s = static_cast<size_t>(std::min<uint64_t>(FdePq::kSampleRows, t));
     sample.resize(s * vectors_->dim());
+    std::vector<uint8_t> row_bytes(vectors_->row_bytes());
     for (size_t i = 0; i < s; ++i) {
+      // From RAM, or from the vector file for rows the SPANN index holds (checksums verified).
       const uint64_t row = uint64_t{i} * t / s;
-      DecodeElements(vectors_->ram_row(row), vectors_->dim(), vectors_->type(),
+      Status st = vectors_->Read(row, 1, row_bytes.data());
+      if (!st.ok()) {
+        std::cerr << "vectord: collection '" << name_ << "': cannot train the FDE PQ ("
+                  << st.ToString() << ")\n";
+        return;
+      }
+      DecodeElements(row_bytes.data(), vectors_->dim(), vectors_->type(),
                      sample.data() + i * vectors_->dim());
     }
   }
@@ -613,16 +635,27 @@ void CollectionImpl::TrainFdePq(Job& job) {
   // Encode the rows there are, a chunk at a time (writers append between chunks), catching up
   // with the rows written meanwhile until few are left; those are encoded under write_mu_ below.
   constexpr uint64_t kChunk = 1024;
-  std::vector<uint8_t> codes;
+  std::vector<uint8_t> codes, chunk;
+  // Encodes rows [first, first + n) (n <= kChunk) from RAM or the vector file.
+  auto encode = [&](uint64_t first, uint64_t n) -> Status {
+    chunk.resize(n * vectors_->row_bytes());
+    VECTORD_RETURN_IF_ERROR(vectors_->Read(first, n, chunk.data()));
+    EncodeFdePq(*pq->encoder(), chunk.data(), n, codes.data() + first * cs);
+    return Status::OK();
+  };
+  auto failed = [&](const Status& st) {
+    std::cerr << "vectord: collection '" << name_ << "': cannot encode the FDE PQ ("
+              << st.ToString() << ")\n";
+  };
   uint64_t done = 0;
   for (int pass = 0; pass < 8 && present - done > kChunk / 4; ++pass) {
     codes.resize(present * cs);
     for (; done < present;) {
       if (job.cancelled()) return;
       std::shared_lock l(mu_);
-      if (vectors_->ram_base() != 0) return;
+      if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;
       const uint64_t n = std::min<uint64_t>(kChunk, present - done);
-      EncodeFdePq(*pq->encoder(), vectors_->ram_row(done), n, codes.data() + done * cs);
+      if (Status st = encode(done, n); !st.ok()) return failed(st);
       done += n;
     }
     std::shared_lock l(mu_);
@@ -630,11 +663,12 @@ void CollectionImpl::TrainFdePq(Job& job) {
   }
   std::lock_guard<std::mutex> wl(write_mu_);
   std::unique_lock l(mu_);
-  if (vectors_->ram_base() != 0 || dropped_) return;
-  if (vectors_->rows() > done) {
-    codes.resize(vectors_->rows() * cs);
-    EncodeFdePq(*pq->encoder(), vectors_->ram_row(done), vectors_->rows() - done,
-                codes.data() + done * cs);
+  if ((vectors_->ram_base() != 0 && !FdePqBesideIndex()) || dropped_) return;
+  codes.resize(vectors_->rows() * cs);
+  for (; done < vectors_->rows();) {
+    const uint64_t n = std::min<uint64_t>(kChunk, vectors_->rows() - done);
+    if (Status st = encode(done, n); !st.ok()) return failed(st);
+    done += n;
   }
   pq->Append(codes.data(), vectors_->rows());
   fde_pq_ = std::move(pq);
