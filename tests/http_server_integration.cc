@@ -1043,6 +1043,12 @@ TEST_F(HttpServerTest, MultivectorCollection) {
                "muvera_config":{"rerank":-1}})",
        R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
                "muvera_config":{"rerank":100001}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"candidate_spread":0.5}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"candidate_spread":"4"}})",
+       R"({"vectors":{"size":8,"distance":"Dot","multivector_config":{"comparator":"max_sim"}},
+               "muvera_config":{"fde_pq_max_rows":-1}})",
        R"({"vectors":{"size":8,"distance":"Dot"},"muvera_config":{"k_sim":3}})"}) {
     Reply r = c.Request("PUT", "/collections/mv", bad);
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
@@ -1055,6 +1061,35 @@ TEST_F(HttpServerTest, MultivectorCollection) {
   Json info = c.Request("GET", "/collections/mv").json()["result"];
   EXPECT_EQ(info["config"]["params"]["vectors"]["multivector_config"]["comparator"], "max_sim");
   EXPECT_EQ(info["config"]["muvera_config"]["k_sim"], 3);
+  EXPECT_EQ(info["config"]["muvera_config"]["candidate_spread"], 4.0);
+  EXPECT_EQ(info["config"]["muvera_config"]["fde_pq_max_rows"], 200000);
+  {
+    // The error names the field and its range; nothing is created.
+    Reply bad = c.Request("PUT", "/collections/mv2",
+                          R"({"vectors":{"size":8,"distance":"Dot",
+                                         "multivector_config":{"comparator":"max_sim"}},
+                              "muvera_config":{"candidate_spread":0.5}})");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.body.find("muvera_config.candidate_spread must be a number in [1, 64]"),
+              std::string::npos)
+        << bad.body;
+    EXPECT_EQ(c.Request("GET", "/collections/mv2").status, 404);
+    // A multi-vector collection's SPANN index gets the FDE settings the request leaves out, and
+    // keeps those it gives.
+    Reply ok = c.Request("PUT", "/collections/mv3",
+                         R"({"vectors":{"size":8,"distance":"Dot",
+                                        "multivector_config":{"comparator":"max_sim"}},
+                             "muvera_config":{"k_sim":3,"d_proj":4,"r_reps":8},
+                             "spann_config":{"indexing_threshold":100000,"nprobe":16,
+                                             "target_list_entries":128}})");
+    ASSERT_EQ(ok.status, 200) << ok.body;
+    const Json sc = c.Request("GET", "/collections/mv3").json()["result"]["config"]["spann_config"];
+    EXPECT_EQ(sc["layout"], "pq4") << sc.dump();
+    EXPECT_EQ(sc["pq_m"], 32) << sc.dump();  // FDE dims 8 x 2^3 x 4 = 256, / 8
+    EXPECT_EQ(sc["target_list_entries"], 128) << sc.dump();
+    EXPECT_EQ(sc["nprobe"], 16) << sc.dump();
+    ASSERT_EQ(c.Request("DELETE", "/collections/mv3").status, 200);
+  }
 
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> d(-1, 1);
