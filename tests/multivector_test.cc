@@ -605,14 +605,15 @@ TEST_F(MultivectorTest, DefaultCandidatesHoldAtTwoSizes) {
   };
   std::vector<Doc> docs = Fill(*c, corpus, 1000);
   ASSERT_TRUE(c->WaitIdle(60000));
-  EXPECT_EQ(MuveraDefaultCandidates(1000, 10, false), 380u);  // 12 sqrt(1000)
+  EXPECT_EQ(MuveraDefaultCandidates(1000, 10, false), 200u);    // 20 x limit > 0.75 x 1000^0.8
+  EXPECT_EQ(MuveraDefaultCandidates(22659, 10, false), 2287u);  // 0.75 x 22659^0.8
   double small_fde = 0, large_fde = 0;
-  const double small = measure(docs, "fde_pq4", 380, &small_fde);
+  const double small = measure(docs, "fde_pq4", 200, &small_fde);
   const std::vector<Doc> more = Fill(*c, corpus, 3000, 1000);
   docs.insert(docs.end(), more.begin(), more.end());
   ASSERT_TRUE(testing::WaitForIndex(*c, 120));
-  EXPECT_EQ(MuveraDefaultCandidates(4000, 10, true), 1012u);  // 16 sqrt(4000)
-  const double large = measure(docs, "fde", 1012, &large_fde);
+  EXPECT_EQ(MuveraDefaultCandidates(4000, 10, true), 686u);  // 0.9 x 4000^0.8
+  const double large = measure(docs, "fde", 686, &large_fde);
   std::cout << "default candidates recall@10: 1,000 documents " << small << " (FDE PQ " << small_fde
             << "), 4,000 " << large << " (SPANN " << large_fde << ")\n";
   EXPECT_GE(small, 0.9);

@@ -186,7 +186,8 @@ void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c) 
 }
 
 uint32_t MuveraDefaultCandidates(uint64_t documents, size_t k, bool spann) {
-  const double by_size = std::ceil((spann ? 16 : 12) * std::sqrt(static_cast<double>(documents)));
+  const double by_size =
+      std::ceil((spann ? 0.9 : 0.75) * std::pow(static_cast<double>(documents), 0.8));
   return static_cast<uint32_t>(
       std::min<double>(1000000, std::max(20 * static_cast<double>(k), by_size)));
 }
