@@ -171,6 +171,8 @@ class CollectionImpl : public Collection, private IndexHost {
   // Whether the FDE PQ serves beside a SPANN index (muvera_config: fde_index "pq4", no re-scoring,
   // at most fde_pq_max_rows rows). mu_.
   bool FdePqBesideIndex() const;
+  // Whether the FDE PQ may serve the candidates: no SPANN index yet, or FdePqBesideIndex(). mu_.
+  bool FdePqMayServe() const;
   // With mu_ held exclusively, applying an upsert of n rows: appends the batch's PQ codes.
   void AppendFdePq(const MultiBatch& mb, size_t n);
   // The MUVERA candidates (ascending rows) by the PQ scan, re-scored with float16 FDEs. mu_.

@@ -173,16 +173,16 @@ index::MuveraParams MuveraParamsOf(const MuveraConfig& c, uint32_t dim, std::vec
 }
 
 void ApplyFdeSpannDefaults(const Json& given, uint32_t fde_dim, SpannConfig* c) {
-  const bool has_layout = given.is_object() && given.contains("layout");
-  if (!has_layout) c->layout = "pq4";
-  if (c->layout != "full" && !(given.is_object() && given.contains("pq_m"))) {
+  auto has = [&given](const char* key) { return given.is_object() && given.contains(key); };
+  if (!has("layout")) c->layout = "pq4";
+  if (c->layout != "full" && !has("pq_m")) {
     // 8 dimensions per subquantizer: 4 bits per 8 FDE dimensions in the lists (pq4; pq8: a byte
     // per 16).
     uint32_t m = std::clamp<uint32_t>(fde_dim / (c->layout == "pq8" ? 16 : 8), 1, 4096);
     while (m > 1 && fde_dim % m != 0) --m;
     c->pq_m = m;
   }
-  if (!(given.is_object() && given.contains("target_list_entries"))) c->target_list_entries = 256;
+  if (!has("target_list_entries")) c->target_list_entries = 256;
 }
 
 uint32_t MuveraDefaultCandidates(uint64_t documents, size_t k, bool spann) {

@@ -394,8 +394,7 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
       req.muvera_candidates.value_or(config_.multivector->muvera.candidates);
   // The FDE PQ in RAM serves while it covers every row (beside the SPANN index too, up to
   // muvera_config.fde_pq_max_rows documents); else the collection's FDE index.
-  const bool pq_serves = fde_pq_ && fde_pq_->rows() == vectors_->rows() &&
-                         (vectors_->ram_base() == 0 || FdePqBesideIndex());
+  const bool pq_serves = fde_pq_ && fde_pq_->rows() == vectors_->rows() && FdePqMayServe();
   const bool spann_serves = vectors_->ram_base() > 0 && !pq_serves;
   const uint32_t cand = std::max<uint32_t>(
       static_cast<uint32_t>(k),
@@ -425,21 +424,15 @@ Result<std::vector<index::Neighbor>> CollectionImpl::SearchMultiRows(const std::
     ex->est_fde_us = (fde_ns + cand * per_doc) / 1000;
     if (configured == 0 && ex->est_all_us <= ex->est_fde_us) all = true;
   }
-  if (!req.exact && fde_ && all) {
-    // Every matching document is a candidate (no more of them than the candidates asked, or
-    // cheaper by the cost model: small collections, small sets, restrictive filters): no FDE
-    // search, the 8-bit and exact Chamfer stages rank them all.
-    ex->multivector = "all";
+  if (req.exact || !fde_ || all) {
+    // Every live (matching) point: exact Chamfer ("exact": params.exact, or no encoder yet), or
+    // as candidates ("all": no more of them than the candidates asked, or cheaper by the cost
+    // model: small collections, small sets, restrictive filters), which the 8-bit and exact
+    // Chamfer stages rank without an FDE search.
+    ex->multivector = req.exact || !fde_ ? "exact" : "all";
     ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
     rows.resize(matches);
     matching.toUint32Array(rows.data());
-  } else if (req.exact || !fde_) {
-    // Exact Chamfer over every live (matching) point.
-    ex->multivector = "exact";
-    ex->plan = vectors_->ram_base() == 0 ? SearchPlan::kExactRam : SearchPlan::kExact;
-    const Roaring& r = allowed_ptr ? *allowed_ptr : points_->live();
-    rows.resize(r.cardinality());
-    r.toUint32Array(rows.data());
   } else {
     // MUVERA: the query FDE picks `cand` candidate documents from the FDE PQ (all rows in RAM and
     // encoded) or from the collection's FDE index (exact scan / SPANN).
@@ -555,10 +548,13 @@ bool CollectionImpl::FdePqBesideIndex() const {
   return mc.fde_index == "pq4" && mc.fde_pq_rescore == 1 && vectors_->rows() <= mc.fde_pq_max_rows;
 }
 
+bool CollectionImpl::FdePqMayServe() const {
+  return vectors_->ram_base() == 0 || FdePqBesideIndex();
+}
+
 void CollectionImpl::AppendFdePq(const MultiBatch& mb, size_t n) {
   if (!fde_pq_) return;
-  if (vectors_->ram_base() != 0 &&
-      vectors_->rows() + n > config_.multivector->muvera.fde_pq_max_rows) {
+  if (!FdePqMayServe()) {
     fde_pq_.reset();  // past fde_pq_max_rows: the SPANN index alone serves the FDEs
     return;
   }
@@ -574,7 +570,7 @@ void CollectionImpl::MaybeTrainFdePq() {
   if (mc.fde_index != "pq4") return;
   {
     std::shared_lock l(mu_);
-    if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;  // SPANN serves the FDEs
+    if (!FdePqMayServe()) return;  // SPANN serves the FDEs
     const uint64_t t = FdePq::TrainRows(vectors_->rows());
     if (t == 0 || (fde_pq_ && fde_pq_->trained_rows() == t)) return;
   }
@@ -597,7 +593,7 @@ void CollectionImpl::TrainFdePq(Job& job) {
   size_t s;
   {
     std::shared_lock l(mu_);
-    if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;
+    if (!FdePqMayServe()) return;
     present = vectors_->rows();
     t = FdePq::TrainRows(vectors_->rows());
     if (t == 0) return;
@@ -636,11 +632,17 @@ void CollectionImpl::TrainFdePq(Job& job) {
   // with the rows written meanwhile until few are left; those are encoded under write_mu_ below.
   constexpr uint64_t kChunk = 1024;
   std::vector<uint8_t> codes, chunk;
-  // Encodes rows [first, first + n) (n <= kChunk) from RAM or the vector file.
+  // Encodes rows [first, first + n) (n <= kChunk) in place in RAM, else read from the vector file.
   auto encode = [&](uint64_t first, uint64_t n) -> Status {
-    chunk.resize(n * vectors_->row_bytes());
-    VECTORD_RETURN_IF_ERROR(vectors_->Read(first, n, chunk.data()));
-    EncodeFdePq(*pq->encoder(), chunk.data(), n, codes.data() + first * cs);
+    const uint8_t* rows = nullptr;
+    if (first >= vectors_->ram_base()) {
+      rows = vectors_->ram_row(first);
+    } else {
+      chunk.resize(n * vectors_->row_bytes());
+      VECTORD_RETURN_IF_ERROR(vectors_->Read(first, n, chunk.data()));
+      rows = chunk.data();
+    }
+    EncodeFdePq(*pq->encoder(), rows, n, codes.data() + first * cs);
     return Status::OK();
   };
   auto failed = [&](const Status& st) {
@@ -653,7 +655,7 @@ void CollectionImpl::TrainFdePq(Job& job) {
     for (; done < present;) {
       if (job.cancelled()) return;
       std::shared_lock l(mu_);
-      if (vectors_->ram_base() != 0 && !FdePqBesideIndex()) return;
+      if (!FdePqMayServe()) return;
       const uint64_t n = std::min<uint64_t>(kChunk, present - done);
       if (Status st = encode(done, n); !st.ok()) return failed(st);
       done += n;
@@ -663,7 +665,7 @@ void CollectionImpl::TrainFdePq(Job& job) {
   }
   std::lock_guard<std::mutex> wl(write_mu_);
   std::unique_lock l(mu_);
-  if ((vectors_->ram_base() != 0 && !FdePqBesideIndex()) || dropped_) return;
+  if (!FdePqMayServe() || dropped_) return;
   codes.resize(vectors_->rows() * cs);
   for (; done < vectors_->rows();) {
     const uint64_t n = std::min<uint64_t>(kChunk, vectors_->rows() - done);

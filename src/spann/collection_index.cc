@@ -281,7 +281,7 @@ void CollectionIndex::LoadSummaries() {
       // for: if any was (the index's counter moved on), every list is stale until the
       // summaries are rebuilt in the background; lists split off after them are stale anyway.
       const uint32_t n = index_->num_lists();
-      const uint64_t written = index_->LiveStats().lists_written;
+      const uint64_t written = index_->lists_written();
       if (summaries_->lists_written() != written) {
         summary_stale_.addRange(0, n);
         std::cerr << "vectord: collection '" << host_->name()
@@ -298,8 +298,7 @@ void CollectionIndex::LoadSummaries() {
     std::cerr << "vectord: collection '" << host_->name() << "': " << st.ToString()
               << "; rebuilding the list summaries\n";
   }
-  auto built =
-      BuildSummaries(*index_, /*locked=*/true, Roaring(), index_->LiveStats().lists_written);
+  auto built = BuildSummaries(*index_, /*locked=*/true, Roaring(), index_->lists_written());
   st = built.status();
   if (built.ok()) {
     auto log = WriteSummariesAndEmptyLog(**built, Roaring(), idx_dir);
@@ -424,8 +423,7 @@ void CollectionIndex::BuildJob(Job& job) {
     summary_tracking_ = true;
     summary_pending_dirty_ = Roaring();
   }
-  auto summaries =
-      BuildSummaries(*index, /*locked=*/false, Roaring(), index->LiveStats().lists_written);
+  auto summaries = BuildSummaries(*index, /*locked=*/false, Roaring(), index->lists_written());
 
   std::lock_guard<std::mutex> wl(host_->write_mu());
   Roaring dirty;
@@ -549,7 +547,7 @@ void CollectionIndex::SummariesJob(Job& job) {
     // Lists rewritten from here on are marked again; those before stay stale until the new
     // summaries are installed.
     if (updater_) summary_stale_ |= updater_->TakeChangedLists();
-    lists_written = index->LiveStats().lists_written;
+    lists_written = index->lists_written();
   }
   const auto t0 = std::chrono::steady_clock::now();
   job.SetProgress(0, index->num_lists());

@@ -174,6 +174,8 @@ class SpannIndex {
   // Mean entries (replicas included) and 4 KiB pages per alive posting list.
   double MeanListEntries() const { return mean_entries_; }
   double MeanListPages() const { return mean_pages_; }
+  // Posting lists the updater has rewritten so far (SpannLiveStats::lists_written).
+  uint64_t lists_written() const { return live_.lists_written; }
   // Mean list entries per indexed row (the replicas a row has, stale entries included); >= 1.
   double MeanReplicas() const;
 
